@@ -1,0 +1,696 @@
+/* The aggregation policy: per-pack readings in, one virtual battery's values, limits and alarms out. */
+#include <math.h>
+
+#include "fmt.h"
+#include "guard.h"
+#include "policy.h"
+
+_Static_assert(POL_MAX_PACKS <= SHARE_MAX_PACKS, "share smoother too small");
+_Static_assert(POL_MAX_PACKS <= 32, "pack masks are 32 bits");
+
+/* ALWAYS/NEVER (after SQLite): conditions that cannot happen unless the code is wrong. The
+ * release build takes the safe branch; tests built with BMSAGG_ASSERT trap on them. */
+#ifdef BMSAGG_ASSERT
+#define ALWAYS(x) ((x) ? 1 : (__builtin_trap(), 0))
+#define NEVER(x) ((x) ? (__builtin_trap(), 1) : 0)
+#else
+#define ALWAYS(x) (x)
+#define NEVER(x) (x)
+#endif
+
+void pol_config_default(pol_config *c)
+{
+    c->nominal_ccl_a = 150.0;
+    c->nominal_dcl_a = 200.0;
+    c->expected_packs = 0;
+    c->min_packs_online = 1;
+    c->soc_mode = POL_SOC_LOWEST;
+    c->fallback_cvl_v = 55.2;
+    c->battery_low_v = 44.8;
+
+    c->n_tiers = 4;
+    c->tier_spread_pct[0] = 5.0;
+    c->tier_spread_pct[1] = 10.0;
+    c->tier_spread_pct[2] = 15.0;
+    for (int i = 3; i < POL_MAX_TIERS - 1; i++)
+        c->tier_spread_pct[i] = 0.0;
+    c->tier_ccl_pct[0] = 100.0;
+    c->tier_ccl_pct[1] = 85.0;
+    c->tier_ccl_pct[2] = 66.0;
+    c->tier_ccl_pct[3] = 33.0;
+    for (int i = 4; i < POL_MAX_TIERS; i++)
+        c->tier_ccl_pct[i] = 0.0;
+    c->forward_pack_alarms = true;
+    c->warning_tier = 0;
+
+    c->spike_cell_delta_v = 0.20;
+    c->alarm_clear_hold_s = 600.0;
+    c->alarm_require_ack = false;
+
+    c->unlock_hysteresis_pct = 1.0;
+    c->unlock_hold_s = 120.0;
+    c->ramp_a_per_s = 5.0;
+
+    c->cell_taper_start_v = 3.45;
+    c->cell_taper_end_v = 3.55;
+    c->cell_taper_floor_pct = 10.0;
+    c->cell_stop_v = 3.60;
+    c->cell_ovp_target_v = 3.50;
+    c->cvl_ramp_v_per_s = 0.01;
+    c->cell_min_plausible_v = 1.5;
+    c->cell_max_plausible_v = 5.0;
+
+    c->share_min_current_a = 10.0;
+    c->share_tau_s = 30.0;
+
+    c->stale_timeout_s = 10.0;
+}
+
+#define CHECK(cond, k, w)                                                                          \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            *key = (k);                                                                            \
+            *why = (w);                                                                            \
+            return -1;                                                                             \
+        }                                                                                          \
+    } while (0)
+
+int pol_config_check(const pol_config *c, const char **key, const char **why)
+{
+    CHECK(c->nominal_ccl_a >= 0.0 && c->nominal_ccl_a <= 10000.0, "nominal_ccl_a", "must be 0..10000");
+    CHECK(c->nominal_dcl_a >= 0.0 && c->nominal_dcl_a <= 10000.0, "nominal_dcl_a", "must be 0..10000");
+    CHECK(c->expected_packs >= 0 && c->expected_packs <= POL_MAX_PACKS, "expected_packs",
+          "must be 0..32");
+    CHECK(c->min_packs_online >= 0 && c->min_packs_online <= POL_MAX_PACKS, "min_packs_online",
+          "must be 0..32");
+    CHECK(c->expected_packs == 0 || c->min_packs_online <= c->expected_packs, "min_packs_online",
+          "must not exceed expected_packs");
+    CHECK(c->n_tiers >= 1 && c->n_tiers <= POL_MAX_TIERS, "tier_ccl_pct", "needs 1..8 tiers");
+    for (int i = 0; i < c->n_tiers - 1; i++) {
+        CHECK(c->tier_spread_pct[i] > 0.0 && c->tier_spread_pct[i] <= 100.0, "tier_spread_pct",
+              "boundaries must be in (0, 100]");
+        CHECK(i == 0 || c->tier_spread_pct[i] > c->tier_spread_pct[i - 1], "tier_spread_pct",
+              "boundaries must be strictly increasing");
+    }
+    for (int i = 0; i < c->n_tiers; i++) {
+        CHECK(c->tier_ccl_pct[i] >= 0.0 && c->tier_ccl_pct[i] <= 100.0, "tier_ccl_pct",
+              "percents must be 0..100");
+        CHECK(i == 0 || c->tier_ccl_pct[i] < c->tier_ccl_pct[i - 1], "tier_ccl_pct",
+              "percents must be strictly decreasing (a wider spread may never allow more current)");
+    }
+    CHECK(c->warning_tier >= 0 && c->warning_tier < c->n_tiers, "warning_tier",
+          "must be 0 (off) or a tier below the red one");
+    CHECK(c->spike_cell_delta_v > 0.0 && c->spike_cell_delta_v <= 2.0, "spike_cell_delta_v",
+          "must be in (0, 2]");
+    CHECK(c->alarm_clear_hold_s >= 0.0 && c->alarm_clear_hold_s <= 86400.0, "alarm_clear_hold_s",
+          "must be 0..86400");
+    CHECK(c->unlock_hysteresis_pct >= 0.0 && c->unlock_hysteresis_pct <= 50.0,
+          "unlock_hysteresis_pct", "must be 0..50");
+    CHECK(c->unlock_hold_s >= 0.0 && c->unlock_hold_s <= 86400.0, "unlock_hold_s",
+          "must be 0..86400");
+    CHECK(c->ramp_a_per_s > 0.0 && c->ramp_a_per_s <= 10000.0, "ramp_a_per_s",
+          "must be in (0, 10000]");
+    CHECK(c->cell_min_plausible_v > 0.0 && c->cell_min_plausible_v < c->cell_max_plausible_v,
+          "cell_min_plausible_v", "must be positive and below cell_max_plausible_v");
+    CHECK(c->cell_max_plausible_v <= 10.0, "cell_max_plausible_v", "must be at most 10");
+    CHECK(c->cell_taper_start_v >= c->cell_min_plausible_v, "cell_taper_start_v",
+          "must be a plausible cell voltage");
+    CHECK(c->cell_taper_start_v < c->cell_taper_end_v, "cell_taper_start_v",
+          "must be below cell_taper_end_v");
+    CHECK(c->cell_taper_end_v <= c->cell_stop_v, "cell_taper_end_v",
+          "must not exceed cell_stop_v");
+    CHECK(c->cell_stop_v <= c->cell_max_plausible_v, "cell_stop_v",
+          "must be a plausible cell voltage");
+    CHECK(c->cell_taper_floor_pct >= 0.0 && c->cell_taper_floor_pct <= 100.0,
+          "cell_taper_floor_pct", "must be 0..100");
+    CHECK(c->cell_ovp_target_v >= c->cell_min_plausible_v &&
+              c->cell_ovp_target_v <= c->cell_max_plausible_v,
+          "cell_ovp_target_v", "must be a plausible cell voltage");
+    CHECK(c->cvl_ramp_v_per_s > 0.0 && c->cvl_ramp_v_per_s <= 100.0, "cvl_ramp_v_per_s",
+          "must be in (0, 100]");
+    CHECK(c->fallback_cvl_v > 0.0 && c->fallback_cvl_v <= 1000.0, "fallback_cvl_v",
+          "must be in (0, 1000]");
+    CHECK(c->battery_low_v >= 0.0 && c->battery_low_v < c->fallback_cvl_v, "battery_low_v",
+          "must be below fallback_cvl_v");
+    CHECK(c->share_min_current_a >= 0.0 && c->share_min_current_a <= 10000.0,
+          "share_min_current_a", "must be 0..10000");
+    CHECK(c->share_tau_s >= 0.0 && c->share_tau_s <= 86400.0, "share_tau_s", "must be 0..86400");
+    CHECK(c->stale_timeout_s > 0.0 && c->stale_timeout_s <= 86400.0, "stale_timeout_s",
+          "must be in (0, 86400]");
+    return 0;
+}
+
+double pol_tier_amps(const pol_config *c, int tier)
+{
+    if (tier < 0)
+        tier = 0;
+    if (tier >= c->n_tiers)
+        tier = c->n_tiers - 1;
+    return tier_amps(c->nominal_ccl_a, c->tier_ccl_pct[tier]);
+}
+
+int pol_tier_for_spread(const pol_config *c, double spread_pct)
+{
+    return tier_lookup(c->tier_spread_pct, c->n_tiers, spread_pct);
+}
+
+static const char *const limiter_names[POL_LIM_COUNT] = {
+    [POL_LIM_NOMINAL] = "nominal",
+    [POL_LIM_TIER] = "tier",
+    [POL_LIM_SPIKE] = "spike",
+    [POL_LIM_CELL_TAPER] = "cell-taper",
+    [POL_LIM_CELL_STOP] = "cell-stop",
+    [POL_LIM_PACK_SHARE] = "pack-share",
+    [POL_LIM_PACK_BLOCKED] = "pack-blocked",
+    [POL_LIM_OFFLINE] = "offline",
+    [POL_LIM_TOO_FEW_PACKS] = "too-few-packs",
+    [POL_LIM_RAMP] = "ramp",
+    [POL_LIM_BAD_READING] = "bad-reading",
+};
+
+const char *pol_limiter_name(pol_limiter l)
+{
+    if ((int)l < 0 || l >= POL_LIM_COUNT)
+        return "?";
+    return limiter_names[l];
+}
+
+void pol_init(pol_state *s)
+{
+    s->started = false;
+    s->last_ms = 0;
+    for (int i = 0; i < POL_MAX_PACKS; i++) {
+        rdg_clear(&s->last_good[i]);
+        s->has_good[i] = false;
+        s->last_good_ms[i] = 0;
+        s->rejected_now[i] = false;
+        s->rejected_count[i] = 0;
+        s->last_verdict[i] = RDG_OK;
+    }
+    s->rejected_total = 0;
+    share_smoother_init(&s->chg_share);
+    share_smoother_init(&s->dis_share);
+    tier_flap_init(&s->flap);
+    latch_init(&s->red);
+    s->outputs_init = false;
+    s->ccl_out_a = s->dcl_out_a = s->cvl_out_v = 0.0;
+}
+
+void pol_acknowledge(pol_state *s)
+{
+    latch_ack(&s->red);
+}
+
+/* A candidate limit and what it comes from; the smallest wins, ties go to the earlier. */
+typedef struct {
+    double amps;
+    pol_limiter why;
+    int pack;          /* the pack concerned, -1 for the bank */
+} limit_pick;
+
+static void consider(limit_pick *p, double amps, pol_limiter why, int pack)
+{
+    if (amps < p->amps) {
+        p->amps = amps;
+        p->why = why;
+        p->pack = pack;
+    }
+}
+
+static int pack_label(const rdg_reading *r, int slot)
+{
+    return r->label >= 0 ? r->label : slot + 1;
+}
+
+/* Aggregates of the online packs' last accepted readings. */
+typedef struct {
+    bool online[POL_MAX_PACKS];
+    int n_online;
+    int n_soc;
+    double soc_min, soc_max, soc_wsum, cap_wsum;
+    bool weights_complete;
+    double max_delta_v;
+    int spike_pack;
+    double overvoltage_sum_v;
+    double min_cvl_v;
+    bool has_cvl;
+} bank_view;
+
+static void aggregate(const pol_state *s, const pol_config *c, int n, bank_view *v, pol_output *out)
+{
+    double v_sum = 0.0, i_sum = 0.0, p_sum = 0.0, inst = 0.0, rem = 0.0, cons = 0.0;
+    int n_v = 0;
+    bool i_ok = true, p_ok = true, inst_ok = true, rem_ok = true, cons_ok = true;
+
+    v->n_soc = 0;
+    v->soc_min = INFINITY;
+    v->soc_max = -INFINITY;
+    v->soc_wsum = v->cap_wsum = 0.0;
+    v->weights_complete = true;
+    v->max_delta_v = 0.0;
+    v->spike_pack = -1;
+    v->overvoltage_sum_v = 0.0;
+    v->min_cvl_v = INFINITY;
+    v->has_cvl = false;
+
+    out->temp_valid = false;
+    out->temp_max_c = -INFINITY;
+    out->temp_min_c = INFINITY;
+    out->cells_valid = false;
+    out->min_cell_v = INFINITY;
+    out->max_cell_v = -INFINITY;
+    out->min_cell_pack = out->max_cell_pack = -1;
+    out->min_cell_id = out->max_cell_id = -1;
+    out->n_blocking_charge = out->n_blocking_discharge = 0;
+    for (int a = 0; a < RDG_AL_COUNT; a++)
+        out->alarm[a] = 0;
+
+    for (int i = 0; i < n; i++) {
+        if (!v->online[i])
+            continue;
+        const rdg_reading *r = &s->last_good[i];
+
+        if (rdg_has(r, RDG_SOC)) {
+            v->n_soc++;
+            if (r->soc_pct < v->soc_min)
+                v->soc_min = r->soc_pct;
+            if (r->soc_pct > v->soc_max)
+                v->soc_max = r->soc_pct;
+            if (rdg_has(r, RDG_INSTALLED_CAP)) {
+                v->soc_wsum += r->soc_pct * r->installed_cap_ah;
+                v->cap_wsum += r->installed_cap_ah;
+            } else {
+                v->weights_complete = false;
+            }
+        }
+        if (rdg_has(r, RDG_VOLTAGE)) {
+            v_sum += r->voltage_v;
+            n_v++;
+        }
+        if (rdg_has(r, RDG_CURRENT))
+            i_sum += r->current_a;
+        else
+            i_ok = false;
+        if (rdg_has(r, RDG_POWER))
+            p_sum += r->power_w;
+        else if (rdg_has(r, RDG_VOLTAGE) && rdg_has(r, RDG_CURRENT))
+            p_sum += r->voltage_v * r->current_a;
+        else
+            p_ok = false;
+        if (rdg_has(r, RDG_TEMPERATURE)) {
+            out->temp_valid = true;
+            if (r->temperature_c > out->temp_max_c)
+                out->temp_max_c = r->temperature_c;
+            if (r->temperature_c < out->temp_min_c)
+                out->temp_min_c = r->temperature_c;
+        }
+        if (rdg_has(r, RDG_INSTALLED_CAP))
+            inst += r->installed_cap_ah;
+        else
+            inst_ok = false;
+        if (rdg_has(r, RDG_REMAINING_CAP))
+            rem += r->remaining_cap_ah;
+        else
+            rem_ok = false;
+        if (rdg_has(r, RDG_CONSUMED_AH))
+            cons += r->consumed_ah;
+        else
+            cons_ok = false;
+        if (rdg_has(r, RDG_MIN_CELL) && r->min_cell_v < out->min_cell_v) {
+            out->min_cell_v = r->min_cell_v;
+            out->min_cell_pack = i;
+            out->min_cell_id = r->min_cell_id;
+        }
+        if (rdg_has(r, RDG_MAX_CELL)) {
+            if (r->max_cell_v > out->max_cell_v) {
+                out->max_cell_v = r->max_cell_v;
+                out->max_cell_pack = i;
+                out->max_cell_id = r->max_cell_id;
+            }
+            if (r->max_cell_v > c->cell_ovp_target_v)
+                v->overvoltage_sum_v += r->max_cell_v - c->cell_ovp_target_v;
+        }
+        if (rdg_has(r, RDG_MIN_CELL) && rdg_has(r, RDG_MAX_CELL)) {
+            double d = r->max_cell_v - r->min_cell_v;
+            if (d > v->max_delta_v) {
+                v->max_delta_v = d;
+                if (d > c->spike_cell_delta_v)
+                    v->spike_pack = i;
+            }
+        }
+        if (rdg_has(r, RDG_CVL)) {
+            v->has_cvl = true;
+            if (r->cvl_v < v->min_cvl_v)
+                v->min_cvl_v = r->cvl_v;
+        }
+        if (rdg_has(r, RDG_ALLOW_CHARGE) && !r->allow_charge)
+            out->n_blocking_charge++;
+        if (rdg_has(r, RDG_ALLOW_DISCHARGE) && !r->allow_discharge)
+            out->n_blocking_discharge++;
+        if (c->forward_pack_alarms)
+            for (int a = 0; a < RDG_AL_COUNT; a++)
+                if ((r->alarm_present & RDG_BIT(a)) && r->alarm[a] > out->alarm[a])
+                    out->alarm[a] = r->alarm[a];
+    }
+
+    int n_on = v->n_online;
+    out->soc_valid = v->n_soc > 0;
+    if (out->soc_valid) {
+        /* Weighted mode needs every weight; a partial weighting could hide the weakest
+         * pack, so it falls back to the lowest SOC, the safe side. */
+        if (c->soc_mode == POL_SOC_WEIGHTED && v->weights_complete && v->cap_wsum > 0.0)
+            out->soc_pct = v->soc_wsum / v->cap_wsum;
+        else
+            out->soc_pct = v->soc_min;
+    } else {
+        out->soc_pct = NAN;
+    }
+    out->spread_valid = v->n_soc > 0;
+    out->spread_pct = out->spread_valid ? v->soc_max - v->soc_min : NAN;
+    out->voltage_valid = n_v > 0;
+    out->voltage_v = n_v > 0 ? v_sum / n_v : NAN;
+    /* Sums over some packs only would look plausible and be wrong: all or invalid. */
+    out->current_valid = n_on > 0 && i_ok;
+    out->current_a = out->current_valid ? i_sum : NAN;
+    out->power_valid = n_on > 0 && p_ok;
+    out->power_w = out->power_valid ? p_sum : NAN;
+    out->installed_valid = n_on > 0 && inst_ok;
+    out->installed_cap_ah = out->installed_valid ? inst : NAN;
+    out->capacity_valid = n_on > 0 && rem_ok;
+    out->capacity_ah = out->capacity_valid ? rem : NAN;
+    out->consumed_valid = n_on > 0 && cons_ok;
+    out->consumed_ah = out->consumed_valid ? cons : NAN;
+    if (!out->temp_valid)
+        out->temp_max_c = out->temp_min_c = NAN;
+    out->cells_valid = out->min_cell_pack >= 0 && out->max_cell_pack >= 0;
+    if (out->min_cell_pack < 0)
+        out->min_cell_v = NAN;
+    if (out->max_cell_pack < 0)
+        out->max_cell_v = NAN;
+}
+
+/* Pack-share limit in one direction (sign +1 charge, -1 discharge). */
+static double direction_share_limit(const pol_state *s, share_smoother *sm, const bank_view *v,
+                                    const pol_config *c, int n, double sign, double alpha,
+                                    double *used, bool *any_member, int *binding)
+{
+    bool member[POL_MAX_PACKS], has_limit[POL_MAX_PACKS];
+    double cap[POL_MAX_PACKS], cur[POL_MAX_PACKS], lim[POL_MAX_PACKS];
+    double cap_share[POL_MAX_PACKS], inst[POL_MAX_PACKS];
+    *any_member = false;
+    for (int i = 0; i < n; i++) {
+        const rdg_reading *r = &s->last_good[i];
+        bool allowed;
+        if (sign > 0)
+            allowed = !rdg_has(r, RDG_ALLOW_CHARGE) || r->allow_charge;
+        else
+            allowed = !rdg_has(r, RDG_ALLOW_DISCHARGE) || r->allow_discharge;
+        /* A pack that has opened its FET takes no current in that direction: it is left
+         * out, and the others share the bank current without it. */
+        member[i] = v->online[i] && allowed;
+        if (member[i])
+            *any_member = true;
+        cap[i] = rdg_has(r, RDG_INSTALLED_CAP) ? r->installed_cap_ah : NAN;
+        cur[i] = rdg_has(r, RDG_CURRENT) ? r->current_a : NAN;
+        enum rdg_field lf = sign > 0 ? RDG_CCL : RDG_DCL;
+        has_limit[i] = rdg_has(r, lf);
+        lim[i] = sign > 0 ? r->ccl_a : r->dcl_a;
+    }
+    share_by_capacity(member, cap, n, cap_share);
+    bool measured = share_by_current(member, cur, n, sign, c->share_min_current_a, inst);
+    share_update(sm, member, n, measured, inst, cap_share, alpha, used);
+    return share_limit(member, has_limit, lim, used, n, binding);
+}
+
+static void write_reason(const pol_config *c, const pol_state *s, const pol_output *out,
+                         const limit_pick *p, int n_expected, char *buf)
+{
+    fmt_buf b;
+    fmt_start(&b, buf, POL_REASON_LEN);
+    int label = p->pack >= 0 ? pack_label(&s->last_good[p->pack], p->pack) : 0;
+    switch (p->why) {
+    case POL_LIM_NOMINAL:
+        fmt_str(&b, "nominal ");
+        fmt_num(&b, c->nominal_ccl_a, 0);
+        fmt_str(&b, " A");
+        break;
+    case POL_LIM_TIER:
+        fmt_str(&b, "SOC spread ");
+        fmt_num(&b, out->spread_pct, 1);
+        fmt_str(&b, " pp: tier ");
+        fmt_num(&b, c->tier_ccl_pct[out->tier], 0);
+        fmt_str(&b, "%");
+        break;
+    case POL_LIM_SPIKE:
+        fmt_str(&b, "cell spike on pack ");
+        fmt_int(&b, label);
+        fmt_str(&b, ": tier ");
+        fmt_num(&b, c->tier_ccl_pct[out->tier], 0);
+        fmt_str(&b, "%");
+        break;
+    case POL_LIM_CELL_TAPER:
+        fmt_str(&b, "high cell ");
+        fmt_num(&b, out->max_cell_v, 3);
+        fmt_str(&b, " V on pack ");
+        fmt_int(&b, label);
+        fmt_str(&b, ": taper");
+        break;
+    case POL_LIM_CELL_STOP:
+        fmt_str(&b, "cell ");
+        fmt_num(&b, out->max_cell_v, 3);
+        fmt_str(&b, " V on pack ");
+        fmt_int(&b, label);
+        fmt_str(&b, " at stop voltage");
+        break;
+    case POL_LIM_PACK_SHARE:
+        fmt_str(&b, "pack ");
+        fmt_int(&b, label);
+        fmt_str(&b, " CCL ");
+        fmt_num(&b, s->last_good[p->pack].ccl_a, 0);
+        fmt_str(&b, " A at share ");
+        fmt_num(&b, out->pack[p->pack].charge_share * 100.0, 0);
+        fmt_str(&b, "%");
+        break;
+    case POL_LIM_PACK_BLOCKED:
+        fmt_str(&b, "every online pack blocks charging");
+        break;
+    case POL_LIM_OFFLINE:
+        fmt_int(&b, out->n_online);
+        fmt_str(&b, " of ");
+        fmt_int(&b, n_expected);
+        fmt_str(&b, " packs online");
+        break;
+    case POL_LIM_TOO_FEW_PACKS:
+        fmt_str(&b, "too few packs online (");
+        fmt_int(&b, out->n_online);
+        fmt_str(&b, ")");
+        break;
+    case POL_LIM_RAMP:
+        fmt_str(&b, "ramping up");
+        break;
+    case POL_LIM_BAD_READING:
+        fmt_str(&b, "bad reading from pack ");
+        fmt_int(&b, label);
+        fmt_str(&b, ": holding");
+        break;
+    case POL_LIM_COUNT:
+        break;
+    }
+}
+
+int pol_step(pol_state *s, const pol_config *c, int64_t now_ms, const rdg_reading *readings,
+             int n, pol_output *out)
+{
+    if (n < 0 || n > POL_MAX_PACKS)
+        return -1;
+    if (s->started && now_ms < s->last_ms)
+        return -1;   /* time going backwards is a caller bug or a clock jump: refuse, change nothing */
+
+    double dt_s = s->started ? (double)(now_ms - s->last_ms) / 1000.0 : 0.0;
+    s->started = true;
+    s->last_ms = now_ms;
+    int64_t stale_ms = (int64_t)(c->stale_timeout_s * 1000.0);
+    int bad_pack = -1;
+
+    /* 1. Accept or reject the fresh readings. */
+    for (int i = 0; i < n; i++) {
+        const rdg_reading *r = &readings[i];
+        if (!r->fresh)
+            continue;
+        rdg_verdict v = rdg_validate(r, c->cell_min_plausible_v, c->cell_max_plausible_v);
+        if (v == RDG_OK) {
+            s->last_good[i] = *r;
+            s->has_good[i] = true;
+            s->last_good_ms[i] = now_ms;
+            s->rejected_now[i] = false;
+        } else {
+            s->rejected_now[i] = true;
+            s->rejected_count[i]++;
+            s->rejected_total++;
+            s->last_verdict[i] = v;
+            /* The label may be all we can trust of a rejected reading. */
+            s->last_good[i].label = r->label;
+        }
+    }
+
+    /* 2. Who is online. */
+    bank_view v;
+    v.n_online = 0;
+    for (int i = 0; i < POL_MAX_PACKS; i++)
+        v.online[i] = false;
+    for (int i = 0; i < n; i++) {
+        v.online[i] = s->has_good[i] && now_ms - s->last_good_ms[i] <= stale_ms;
+        if (v.online[i])
+            v.n_online++;
+        if (s->rejected_now[i] && bad_pack < 0)
+            bad_pack = i;
+    }
+    int n_expected = c->expected_packs > 0 ? c->expected_packs : n;
+    out->n_expected = n_expected;
+    out->n_online = v.n_online;
+    out->n_offline = n_expected > v.n_online ? n_expected - v.n_online : 0;
+
+    /* 3. Aggregates. */
+    aggregate(s, c, n, &v, out);
+
+    /* 4. Tier with anti-flap; a spike forces the red tier. */
+    int top = c->n_tiers - 1;
+    int raw, relaxed;
+    if (out->spread_valid) {
+        raw = tier_lookup(c->tier_spread_pct, c->n_tiers, out->spread_pct);
+        relaxed = tier_lookup_relaxed(c->tier_spread_pct, c->n_tiers, out->spread_pct,
+                                      c->unlock_hysteresis_pct);
+    } else {
+        /* No SOC at all: nothing to justify loosening, nothing new to tighten on. */
+        raw = 0;
+        relaxed = s->flap.init ? s->flap.applied : 0;
+    }
+    out->spike = v.spike_pack >= 0;
+    if (out->spike)
+        raw = relaxed = top;
+    out->tier = tier_flap_update(&s->flap, now_ms, raw, relaxed,
+                                 (int64_t)(c->unlock_hold_s * 1000.0));
+
+    /* 5. The red alert latches on its cause: the red tier's spread, or a spike. */
+    bool red_cause = top > 0 && raw >= top;
+    out->red_alert = latch_update(&s->red, now_ms, red_cause,
+                                  (int64_t)(c->alarm_clear_hold_s * 1000.0), c->alarm_require_ack);
+    uint8_t imb = out->red_alert ? 2
+                  : (c->warning_tier > 0 && out->tier >= c->warning_tier) ? 1 : 0;
+    if (imb > out->alarm[RDG_AL_CELL_IMBALANCE])
+        out->alarm[RDG_AL_CELL_IMBALANCE] = imb;
+
+    /* 6. Charge limiters. Online packs scale the nominal: the packs that are there carry the bank. */
+    double scale = n_expected > 0 ? (double)v.n_online / n_expected : 0.0;
+    if (scale > 1.0)
+        scale = 1.0;
+    double nominal = c->nominal_ccl_a * scale;
+    out->tier_ccl_a = pol_tier_amps(c, out->tier);
+
+    limit_pick ccl = {INFINITY, POL_LIM_NOMINAL, -1};
+    bool too_few = v.n_online < c->min_packs_online || v.n_online == 0;
+    if (too_few)
+        consider(&ccl, 0.0, POL_LIM_TOO_FEW_PACKS, -1);
+    if (out->max_cell_pack >= 0) {
+        double frac = guard_ccl_fraction(out->max_cell_v, c->cell_taper_start_v, c->cell_taper_end_v,
+                                         c->cell_taper_floor_pct / 100.0, c->cell_stop_v);
+        if (frac <= 0.0)
+            consider(&ccl, 0.0, POL_LIM_CELL_STOP, out->max_cell_pack);
+    }
+    double alpha = c->share_tau_s > 0.0 ? 1.0 - exp(-dt_s / c->share_tau_s) : 1.0;
+    double chg_used[POL_MAX_PACKS], dis_used[POL_MAX_PACKS];
+    bool any_chg, any_dis;
+    int chg_bind, dis_bind;
+    double chg_share_lim = direction_share_limit(s, &s->chg_share, &v, c, n, +1.0, alpha, chg_used,
+                                                 &any_chg, &chg_bind);
+    double dis_share_lim = direction_share_limit(s, &s->dis_share, &v, c, n, -1.0, alpha, dis_used,
+                                                 &any_dis, &dis_bind);
+    if (v.n_online > 0 && !any_chg)
+        consider(&ccl, 0.0, POL_LIM_PACK_BLOCKED, -1);
+    consider(&ccl, out->tier_ccl_a * scale, out->spike ? POL_LIM_SPIKE : POL_LIM_TIER,
+             out->spike ? v.spike_pack : -1);
+    if (out->max_cell_pack >= 0) {
+        double frac = guard_ccl_fraction(out->max_cell_v, c->cell_taper_start_v, c->cell_taper_end_v,
+                                         c->cell_taper_floor_pct / 100.0, c->cell_stop_v);
+        consider(&ccl, nominal * frac, POL_LIM_CELL_TAPER, out->max_cell_pack);
+    }
+    consider(&ccl, chg_share_lim, POL_LIM_PACK_SHARE, chg_bind);
+    consider(&ccl, nominal, scale < 1.0 ? POL_LIM_OFFLINE : POL_LIM_NOMINAL, -1);
+    if (ccl.why == POL_LIM_TIER && out->tier == 0)
+        ccl.why = scale < 1.0 ? POL_LIM_OFFLINE : POL_LIM_NOMINAL;
+
+    /* 7. Discharge limiters. */
+    limit_pick dcl = {INFINITY, POL_LIM_NOMINAL, -1};
+    if (too_few)
+        consider(&dcl, 0.0, POL_LIM_TOO_FEW_PACKS, -1);
+    if (v.n_online > 0 && !any_dis)
+        consider(&dcl, 0.0, POL_LIM_PACK_BLOCKED, -1);
+    consider(&dcl, dis_share_lim, POL_LIM_PACK_SHARE, dis_bind);
+    consider(&dcl, c->nominal_dcl_a * scale, scale < 1.0 ? POL_LIM_OFFLINE : POL_LIM_NOMINAL, -1);
+
+    /* 8. A pack whose latest reading was rejected may be hiding a problem: hold the limits
+     * where they are (never raise them) until it sends a good one or goes stale. */
+    if (bad_pack >= 0 && s->outputs_init) {
+        consider(&ccl, s->ccl_out_a, POL_LIM_BAD_READING, bad_pack);
+        consider(&dcl, s->dcl_out_a, POL_LIM_BAD_READING, bad_pack);
+    }
+
+    /* 9. Rate-limited recovery: decreases at once, increases at ramp_a_per_s. */
+    if (s->outputs_init) {
+        double up = c->ramp_a_per_s * dt_s;
+        consider(&ccl, s->ccl_out_a + up, POL_LIM_RAMP, -1);
+        consider(&dcl, s->dcl_out_a + up, POL_LIM_RAMP, -1);
+    }
+    if (ccl.amps < 0.0)
+        ccl.amps = 0.0;
+    if (dcl.amps < 0.0)
+        dcl.amps = 0.0;
+
+    /* 10. CVL: lowest pack CVL, pulled down by cell overvoltage, raised slowly after. */
+    double cvl_base = v.has_cvl ? v.min_cvl_v : c->fallback_cvl_v;
+    double cvl = guard_cvl(cvl_base, out->voltage_valid ? out->voltage_v : NAN, v.overvoltage_sum_v,
+                           c->battery_low_v);
+    if (s->outputs_init && cvl > s->cvl_out_v + c->cvl_ramp_v_per_s * dt_s)
+        cvl = s->cvl_out_v + c->cvl_ramp_v_per_s * dt_s;
+
+    s->outputs_init = true;
+    s->ccl_out_a = ccl.amps;
+    s->dcl_out_a = dcl.amps;
+    s->cvl_out_v = cvl;
+
+    out->ccl_a = ccl.amps;
+    out->dcl_a = dcl.amps;
+    out->cvl_v = cvl;
+    out->battery_low_v = c->battery_low_v;
+    out->ccl_limiter = ccl.why;
+    out->dcl_limiter = dcl.why;
+    out->allow_charge = out->ccl_a > 0.0;
+    out->allow_discharge = out->dcl_a > 0.0;
+
+    /* 11. BmsCable: our own view of the bank's connections. */
+    uint8_t cable = too_few ? 2 : out->n_offline > 0 ? 1 : 0;
+    if (cable > out->alarm[RDG_AL_BMS_CABLE])
+        out->alarm[RDG_AL_BMS_CABLE] = cable;
+
+    /* 12. Per-pack diagnostics. */
+    out->rejected_total = s->rejected_total;
+    for (int i = 0; i < POL_MAX_PACKS; i++) {
+        pol_pack_out *p = &out->pack[i];
+        bool in = i < n;
+        p->state = !in || !s->has_good[i] ? POL_PACK_UNSEEN
+                   : v.online[i]          ? POL_PACK_ONLINE
+                                          : POL_PACK_OFFLINE;
+        if (in && !s->has_good[i] && s->rejected_count[i] > 0)
+            p->state = POL_PACK_OFFLINE;
+        p->rejected_now = in && s->rejected_now[i];
+        p->rejected_count = s->rejected_count[i];
+        p->last_verdict = s->last_verdict[i];
+        p->charge_share = in ? chg_used[i] : 0.0;
+        p->discharge_share = in ? dis_used[i] : 0.0;
+        p->has_soc = in && v.online[i] && rdg_has(&s->last_good[i], RDG_SOC);
+        p->soc_pct = p->has_soc ? s->last_good[i].soc_pct : NAN;
+    }
+
+    write_reason(c, s, out, &ccl, n_expected, out->reason);
+    return 0;
+}

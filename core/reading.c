@@ -1,0 +1,144 @@
+/* Plausibility checks on one pack reading: anything the core could be misled by is rejected here. */
+#include <math.h>
+
+#include "reading.h"
+
+static const char *const alarm_names[RDG_AL_COUNT] = {
+    [RDG_AL_LOW_VOLTAGE] = "LowVoltage",
+    [RDG_AL_HIGH_VOLTAGE] = "HighVoltage",
+    [RDG_AL_LOW_CELL_VOLTAGE] = "LowCellVoltage",
+    [RDG_AL_HIGH_CELL_VOLTAGE] = "HighCellVoltage",
+    [RDG_AL_LOW_SOC] = "LowSoc",
+    [RDG_AL_HIGH_CHARGE_CURRENT] = "HighChargeCurrent",
+    [RDG_AL_HIGH_DISCHARGE_CURRENT] = "HighDischargeCurrent",
+    [RDG_AL_HIGH_CURRENT] = "HighCurrent",
+    [RDG_AL_CELL_IMBALANCE] = "CellImbalance",
+    [RDG_AL_HIGH_CHARGE_TEMPERATURE] = "HighChargeTemperature",
+    [RDG_AL_LOW_CHARGE_TEMPERATURE] = "LowChargeTemperature",
+    [RDG_AL_HIGH_TEMPERATURE] = "HighTemperature",
+    [RDG_AL_LOW_TEMPERATURE] = "LowTemperature",
+    [RDG_AL_INTERNAL_FAILURE] = "InternalFailure",
+    [RDG_AL_BMS_CABLE] = "BmsCable",
+};
+
+const char *rdg_alarm_name(int alarm)
+{
+    if (alarm < 0 || alarm >= RDG_AL_COUNT)
+        return 0;
+    return alarm_names[alarm];
+}
+
+static const char *const verdict_names[RDG_BAD_COUNT] = {
+    [RDG_OK] = "ok",
+    [RDG_BAD_NONFINITE] = "nonfinite",
+    [RDG_BAD_SOC] = "soc",
+    [RDG_BAD_VOLTAGE] = "voltage",
+    [RDG_BAD_CURRENT] = "current",
+    [RDG_BAD_CELL] = "cell",
+    [RDG_BAD_CELL_ORDER] = "cell-order",
+    [RDG_BAD_CAPACITY] = "capacity",
+    [RDG_BAD_LIMIT] = "limit",
+    [RDG_BAD_TEMPERATURE] = "temperature",
+    [RDG_BAD_ALARM] = "alarm",
+};
+
+const char *rdg_verdict_name(rdg_verdict v)
+{
+    if ((int)v < 0 || v >= RDG_BAD_COUNT)
+        return "?";
+    return verdict_names[v];
+}
+
+void rdg_clear(rdg_reading *r)
+{
+    /* Field by field rather than memset: core/ has no <string.h> needs elsewhere and this
+     * documents what "empty" means for every member. */
+    r->fresh = false;
+    r->label = -1;
+    r->present = 0;
+    r->soc_pct = r->voltage_v = r->current_a = r->power_w = r->temperature_c = 0.0;
+    r->min_cell_v = r->max_cell_v = 0.0;
+    r->min_cell_id = r->max_cell_id = -1;
+    r->installed_cap_ah = r->remaining_cap_ah = r->consumed_ah = 0.0;
+    r->cvl_v = r->ccl_a = r->dcl_a = 0.0;
+    r->allow_charge = r->allow_discharge = true;
+    for (int i = 0; i < RDG_AL_COUNT; i++)
+        r->alarm[i] = 0;
+    r->alarm_present = 0;
+}
+
+void rdg_set(rdg_reading *r, enum rdg_field f, double value)
+{
+    switch (f) {
+    case RDG_SOC: r->soc_pct = value; break;
+    case RDG_VOLTAGE: r->voltage_v = value; break;
+    case RDG_CURRENT: r->current_a = value; break;
+    case RDG_POWER: r->power_w = value; break;
+    case RDG_TEMPERATURE: r->temperature_c = value; break;
+    case RDG_MIN_CELL: r->min_cell_v = value; break;
+    case RDG_MAX_CELL: r->max_cell_v = value; break;
+    case RDG_INSTALLED_CAP: r->installed_cap_ah = value; break;
+    case RDG_REMAINING_CAP: r->remaining_cap_ah = value; break;
+    case RDG_CONSUMED_AH: r->consumed_ah = value; break;
+    case RDG_CVL: r->cvl_v = value; break;
+    case RDG_CCL: r->ccl_a = value; break;
+    case RDG_DCL: r->dcl_a = value; break;
+    case RDG_ALLOW_CHARGE: r->allow_charge = value != 0.0; break;
+    case RDG_ALLOW_DISCHARGE: r->allow_discharge = value != 0.0; break;
+    case RDG_FIELD_COUNT: return;
+    }
+    r->present |= RDG_BIT(f);
+}
+
+static bool in_range(double x, double lo, double hi)
+{
+    return x >= lo && x <= hi;
+}
+
+rdg_verdict rdg_validate(const rdg_reading *r, double cell_lo_v, double cell_hi_v)
+{
+    const double vals[RDG_FIELD_COUNT] = {
+        [RDG_SOC] = r->soc_pct, [RDG_VOLTAGE] = r->voltage_v, [RDG_CURRENT] = r->current_a,
+        [RDG_POWER] = r->power_w, [RDG_TEMPERATURE] = r->temperature_c,
+        [RDG_MIN_CELL] = r->min_cell_v, [RDG_MAX_CELL] = r->max_cell_v,
+        [RDG_INSTALLED_CAP] = r->installed_cap_ah, [RDG_REMAINING_CAP] = r->remaining_cap_ah,
+        [RDG_CONSUMED_AH] = r->consumed_ah, [RDG_CVL] = r->cvl_v, [RDG_CCL] = r->ccl_a,
+        [RDG_DCL] = r->dcl_a, [RDG_ALLOW_CHARGE] = 0.0, [RDG_ALLOW_DISCHARGE] = 0.0,
+    };
+    for (int f = 0; f < RDG_FIELD_COUNT; f++)
+        if (rdg_has(r, (enum rdg_field)f) && !isfinite(vals[f]))
+            return RDG_BAD_NONFINITE;
+
+    if (rdg_has(r, RDG_SOC) && !in_range(r->soc_pct, 0.0, 100.0))
+        return RDG_BAD_SOC;
+    if (rdg_has(r, RDG_VOLTAGE) && !in_range(r->voltage_v, 0.0, 1000.0))
+        return RDG_BAD_VOLTAGE;
+    if (rdg_has(r, RDG_CURRENT) && !in_range(r->current_a, -10000.0, 10000.0))
+        return RDG_BAD_CURRENT;
+    if (rdg_has(r, RDG_POWER) && !in_range(r->power_w, -1e7, 1e7))
+        return RDG_BAD_CURRENT;
+    if (rdg_has(r, RDG_MIN_CELL) && !in_range(r->min_cell_v, cell_lo_v, cell_hi_v))
+        return RDG_BAD_CELL;
+    if (rdg_has(r, RDG_MAX_CELL) && !in_range(r->max_cell_v, cell_lo_v, cell_hi_v))
+        return RDG_BAD_CELL;
+    if (rdg_has(r, RDG_MIN_CELL) && rdg_has(r, RDG_MAX_CELL) && r->min_cell_v > r->max_cell_v)
+        return RDG_BAD_CELL_ORDER;
+    if (rdg_has(r, RDG_INSTALLED_CAP) && !(r->installed_cap_ah > 0.0 && r->installed_cap_ah <= 100000.0))
+        return RDG_BAD_CAPACITY;
+    if (rdg_has(r, RDG_REMAINING_CAP) && !in_range(r->remaining_cap_ah, 0.0, 100000.0))
+        return RDG_BAD_CAPACITY;
+    if (rdg_has(r, RDG_CONSUMED_AH) && !in_range(r->consumed_ah, -100000.0, 100000.0))
+        return RDG_BAD_CAPACITY;
+    if (rdg_has(r, RDG_CVL) && !in_range(r->cvl_v, 0.0, 1000.0))
+        return RDG_BAD_LIMIT;
+    if (rdg_has(r, RDG_CCL) && !in_range(r->ccl_a, 0.0, 10000.0))
+        return RDG_BAD_LIMIT;
+    if (rdg_has(r, RDG_DCL) && !in_range(r->dcl_a, 0.0, 10000.0))
+        return RDG_BAD_LIMIT;
+    if (rdg_has(r, RDG_TEMPERATURE) && !in_range(r->temperature_c, -60.0, 150.0))
+        return RDG_BAD_TEMPERATURE;
+    for (int a = 0; a < RDG_AL_COUNT; a++)
+        if ((r->alarm_present & RDG_BIT(a)) && r->alarm[a] > 2)
+            return RDG_BAD_ALARM;
+    return RDG_OK;
+}

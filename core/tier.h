@@ -1,0 +1,37 @@
+/* The SOC-spread tier table and its anti-flap state machine: tighten at once, loosen only after a hold. */
+#ifndef BMSAGG_TIER_H
+#define BMSAGG_TIER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Raw tier of a spread, for n_tiers tiers with n_tiers - 1 increasing boundaries (percentage
+ * points). Tier i (0 < i < n_tiers - 1) applies from spread >= bound[i-1]; the last tier needs
+ * spread > its boundary. So with 5/10/15: 4.99 -> 0, 5.00 -> 1, 10.00 -> 2, 15.00 -> 2, 15.01 -> 3. */
+int tier_lookup(const double *bound_pct, int n_tiers, double spread_pct);
+
+/* The loosest tier this spread has earned with a margin: tier j needs spread < bound[j] - hyst
+ * for every boundary j it must be below. */
+int tier_lookup_relaxed(const double *bound_pct, int n_tiers, double spread_pct, double hyst_pct);
+
+/* Whole amps of a tier, rounded half up: round(nominal * pct / 100). */
+double tier_amps(double nominal_a, double pct);
+
+/* Caller-owned anti-flap state. Do not rely on its contents. */
+typedef struct {
+    bool init;
+    int applied;
+    bool pending;
+    int pending_tier;
+    int64_t since_ms;
+} tier_flap;
+
+void tier_flap_init(tier_flap *f);
+
+/* One update. raw: the tier the present spread calls for; relaxed: the loosest tier the
+ * spread earns with hysteresis (relaxed <= raw). A tighter raw tier applies at once; a looser
+ * one only after relaxed has stayed below the applied tier for hold_ms, and then to the
+ * tightest relaxed tier seen during the hold. Returns the applied tier. */
+int tier_flap_update(tier_flap *f, int64_t now_ms, int raw, int relaxed, int64_t hold_ms);
+
+#endif
