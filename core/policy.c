@@ -66,24 +66,28 @@ void pol_config_default(pol_config *c)
     c->stale_timeout_s = 10.0;
 }
 
-#define CHECK(cond, k, w)                                                                          \
+/* A failed check names the key to change and, for a relation between two keys, the other. */
+#define CHECK2(cond, k, o, w)                                                                      \
     do {                                                                                           \
         if (!(cond)) {                                                                             \
             *key = (k);                                                                            \
+            *other = (o);                                                                          \
             *why = (w);                                                                            \
             return -1;                                                                             \
         }                                                                                          \
     } while (0)
+#define CHECK(cond, k, w) CHECK2(cond, k, NULL, w)
 
-int pol_config_check(const pol_config *c, const char **key, const char **why)
+int pol_config_check(const pol_config *c, const char **key, const char **other, const char **why)
 {
+    *other = NULL;
     CHECK(c->nominal_ccl_a >= 0.0 && c->nominal_ccl_a <= 10000.0, "nominal_ccl_a", "must be 0..10000");
     CHECK(c->nominal_dcl_a >= 0.0 && c->nominal_dcl_a <= 10000.0, "nominal_dcl_a", "must be 0..10000");
     CHECK(c->expected_packs >= 0 && c->expected_packs <= POL_MAX_PACKS, "expected_packs",
           "must be 0..32");
     CHECK(c->min_packs_online >= 0 && c->min_packs_online <= POL_MAX_PACKS, "min_packs_online",
           "must be 0..32");
-    CHECK(c->expected_packs == 0 || c->min_packs_online <= c->expected_packs, "min_packs_online",
+    CHECK2(c->expected_packs == 0 || c->min_packs_online <= c->expected_packs, "min_packs_online", "expected_packs",
           "must not exceed expected_packs");
     CHECK(c->n_tiers >= 1 && c->n_tiers <= POL_MAX_TIERS, "tier_ccl_pct", "needs 1..8 tiers");
     for (int i = 0; i < c->n_tiers - 1; i++) {
@@ -98,7 +102,7 @@ int pol_config_check(const pol_config *c, const char **key, const char **why)
         CHECK(i == 0 || c->tier_ccl_pct[i] < c->tier_ccl_pct[i - 1], "tier_ccl_pct",
               "percents must be strictly decreasing (a wider spread may never allow more current)");
     }
-    CHECK(c->warning_tier >= 0 && c->warning_tier < c->n_tiers, "warning_tier",
+    CHECK2(c->warning_tier >= 0 && c->warning_tier < c->n_tiers, "warning_tier", "tier_ccl_pct",
           "must be 0 (off) or a tier below the red one");
     CHECK(c->spike_cell_delta_v > 0.0 && c->spike_cell_delta_v <= 2.0, "spike_cell_delta_v",
           "must be in (0, 2]");
@@ -110,27 +114,27 @@ int pol_config_check(const pol_config *c, const char **key, const char **why)
           "must be 0..86400");
     CHECK(c->ramp_a_per_s > 0.0 && c->ramp_a_per_s <= 10000.0, "ramp_a_per_s",
           "must be in (0, 10000]");
-    CHECK(c->cell_min_plausible_v > 0.0 && c->cell_min_plausible_v < c->cell_max_plausible_v,
-          "cell_min_plausible_v", "must be positive and below cell_max_plausible_v");
+    CHECK2(c->cell_min_plausible_v > 0.0 && c->cell_min_plausible_v < c->cell_max_plausible_v,
+          "cell_min_plausible_v", "cell_max_plausible_v", "must be positive and below cell_max_plausible_v");
     CHECK(c->cell_max_plausible_v <= 10.0, "cell_max_plausible_v", "must be at most 10");
-    CHECK(c->cell_taper_start_v >= c->cell_min_plausible_v, "cell_taper_start_v",
+    CHECK2(c->cell_taper_start_v >= c->cell_min_plausible_v, "cell_taper_start_v", "cell_min_plausible_v",
           "must be a plausible cell voltage");
-    CHECK(c->cell_taper_start_v < c->cell_taper_end_v, "cell_taper_start_v",
+    CHECK2(c->cell_taper_start_v < c->cell_taper_end_v, "cell_taper_start_v", "cell_taper_end_v",
           "must be below cell_taper_end_v");
-    CHECK(c->cell_taper_end_v <= c->cell_stop_v, "cell_taper_end_v",
+    CHECK2(c->cell_taper_end_v <= c->cell_stop_v, "cell_taper_end_v", "cell_stop_v",
           "must not exceed cell_stop_v");
-    CHECK(c->cell_stop_v <= c->cell_max_plausible_v, "cell_stop_v",
+    CHECK2(c->cell_stop_v <= c->cell_max_plausible_v, "cell_stop_v", "cell_max_plausible_v",
           "must be a plausible cell voltage");
     CHECK(c->cell_taper_floor_pct >= 0.0 && c->cell_taper_floor_pct <= 100.0,
           "cell_taper_floor_pct", "must be 0..100");
-    CHECK(c->cell_ovp_target_v >= c->cell_min_plausible_v &&
+    CHECK2(c->cell_ovp_target_v >= c->cell_min_plausible_v &&
               c->cell_ovp_target_v <= c->cell_max_plausible_v,
-          "cell_ovp_target_v", "must be a plausible cell voltage");
+          "cell_ovp_target_v", "cell_max_plausible_v", "must be a plausible cell voltage");
     CHECK(c->cvl_ramp_v_per_s > 0.0 && c->cvl_ramp_v_per_s <= 100.0, "cvl_ramp_v_per_s",
           "must be in (0, 100]");
     CHECK(c->fallback_cvl_v > 0.0 && c->fallback_cvl_v <= 1000.0, "fallback_cvl_v",
           "must be in (0, 1000]");
-    CHECK(c->battery_low_v >= 0.0 && c->battery_low_v < c->fallback_cvl_v, "battery_low_v",
+    CHECK2(c->battery_low_v >= 0.0 && c->battery_low_v < c->fallback_cvl_v, "battery_low_v", "fallback_cvl_v",
           "must be below fallback_cvl_v");
     CHECK(c->share_min_current_a >= 0.0 && c->share_min_current_a <= 10000.0,
           "share_min_current_a", "must be 0..10000");
@@ -331,7 +335,8 @@ static void aggregate(const pol_state *s, const pol_config *c, int n, bank_view 
                 v->overvoltage_sum_v += r->max_cell_v - c->cell_ovp_target_v;
         }
         if (rdg_has(r, RDG_MIN_CELL) && rdg_has(r, RDG_MAX_CELL)) {
-            double d = r->max_cell_v - r->min_cell_v;
+            /* In microvolts, for the same reason as the spread. */
+            double d = round((r->max_cell_v - r->min_cell_v) * 1e6) / 1e6;
             if (d > v->max_delta_v) {
                 v->max_delta_v = d;
                 if (d > c->spike_cell_delta_v)
@@ -366,7 +371,9 @@ static void aggregate(const pol_state *s, const pol_config *c, int n, bank_view 
         out->soc_pct = NAN;
     }
     out->spread_valid = v->n_soc > 0;
-    out->spread_pct = out->spread_valid ? v->soc_max - v->soc_min : NAN;
+    /* Rounded to a millionth of a point so that 20.1 - 15.1 lands on the 5.00 boundary the
+     * user wrote, not on either side of it by float noise. */
+    out->spread_pct = out->spread_valid ? round((v->soc_max - v->soc_min) * 1e6) / 1e6 : NAN;
     out->voltage_valid = n_v > 0;
     out->voltage_v = n_v > 0 ? v_sum / n_v : NAN;
     /* Sums over some packs only would look plausible and be wrong: all or invalid. */

@@ -71,9 +71,10 @@ typedef struct {
 
 void pol_config_default(pol_config *c);
 
-/* 0 when coherent; else -1 with *key naming the offending key (as in the INI file) and
- * *why a short explanation (both static strings). */
-int pol_config_check(const pol_config *c, const char **key, const char **why);
+/* 0 when coherent; else -1 with *key naming the offending key (as in the INI file), *other
+ * the second key of a relation between two (NULL if none) and *why a short explanation
+ * (all static strings). */
+int pol_config_check(const pol_config *c, const char **key, const char **other, const char **why);
 
 /* Amps of tier i, rounded half up. */
 double pol_tier_amps(const pol_config *c, int tier);

@@ -43,8 +43,8 @@ void tier_flap_init(tier_flap *f)
 
 int tier_flap_update(tier_flap *f, int64_t now_ms, int raw, int relaxed, int64_t hold_ms)
 {
-    if (relaxed > raw)
-        relaxed = raw;
+    if (relaxed < raw)
+        relaxed = raw;   /* moving the boundaries down can only make the tier tighter */
     if (!f->init) {
         /* The first tick has no history to protect: take the raw tier. */
         f->init = true;

@@ -10,8 +10,8 @@
  * spread > its boundary. So with 5/10/15: 4.99 -> 0, 5.00 -> 1, 10.00 -> 2, 15.00 -> 2, 15.01 -> 3. */
 int tier_lookup(const double *bound_pct, int n_tiers, double spread_pct);
 
-/* The loosest tier this spread has earned with a margin: tier j needs spread < bound[j] - hyst
- * for every boundary j it must be below. */
+/* The tier of this spread with every boundary moved down by hyst_pct (all boundaries
+ * inclusive): a looser tier j is earned only while spread < bound[j] - hyst. */
 int tier_lookup_relaxed(const double *bound_pct, int n_tiers, double spread_pct, double hyst_pct);
 
 /* Whole amps of a tier, rounded half up: round(nominal * pct / 100). */
@@ -28,8 +28,8 @@ typedef struct {
 
 void tier_flap_init(tier_flap *f);
 
-/* One update. raw: the tier the present spread calls for; relaxed: the loosest tier the
- * spread earns with hysteresis (relaxed <= raw). A tighter raw tier applies at once; a looser
+/* One update. raw: the tier the present spread calls for; relaxed: the tier it is in when
+ * every boundary moves down by the hysteresis (relaxed >= raw). A tighter raw tier applies at once; a looser
  * one only after relaxed has stayed below the applied tier for hold_ms, and then to the
  * tightest relaxed tier seen during the hold. Returns the applied tier. */
 int tier_flap_update(tier_flap *f, int64_t now_ms, int raw, int relaxed, int64_t hold_ms);

@@ -1,0 +1,442 @@
+/* Suite policy: the whole pol_step on small banks: aggregation, tiers, spike, latch, anti-flap,
+ * missing and implausible fields, staleness, pack shares, cell guard and CVL. */
+#include <math.h>
+#include <string.h>
+
+#include "suites.h"
+
+static pol_config cfg;
+static pol_state st;
+static pol_output out;
+static rdg_reading r[POL_MAX_PACKS];
+static int64_t t_ms;
+
+static void setup3(double a, double b, double c)
+{
+    pol_config_default(&cfg);
+    pol_init(&st);
+    t_ms = 0;
+    tu_pack(&r[0], a);
+    tu_pack(&r[1], b);
+    tu_pack(&r[2], c);
+}
+
+static void step(int n)
+{
+    CU_ASSERT_EQUAL_FATAL(pol_step(&st, &cfg, t_ms, r, n, &out), 0);
+    t_ms += 1000;
+}
+
+static void test_seed_bank(void)
+{
+    setup3(93, 84, 82);
+    tu_run(&st, &cfg, r, 3, &t_ms, 5, &out);
+    CU_ASSERT_TRUE(out.soc_valid);
+    ASSERT_NEAR(out.soc_pct, 82.0, 1e-12);
+    ASSERT_NEAR(out.spread_pct, 11.0, 1e-12);
+    ASSERT_NEAR(out.ccl_a, 99.0, 1e-12);
+    CU_ASSERT_EQUAL(out.tier, 2);
+    CU_ASSERT_EQUAL(out.ccl_limiter, POL_LIM_TIER);
+    CU_ASSERT_EQUAL(out.alarm[RDG_AL_CELL_IMBALANCE], 0);
+    CU_ASSERT_STRING_EQUAL(out.reason, "SOC spread 11.0 pp: tier 66%");
+    CU_ASSERT_EQUAL(out.n_online, 3);
+    CU_ASSERT_EQUAL(out.n_offline, 0);
+    ASSERT_NEAR(out.voltage_v, 53.0, 1e-12);
+    ASSERT_NEAR(out.installed_cap_ah, 840.0, 1e-9);
+    ASSERT_NEAR(out.temp_max_c, 20.0, 1e-12);
+    ASSERT_NEAR(out.dcl_a, 200.0, 1e-12);
+    ASSERT_NEAR(out.cvl_v, 55.2, 1e-12);
+    CU_ASSERT_TRUE(out.allow_charge);
+}
+
+static void test_tier_vectors_end_to_end(void)
+{
+    const struct {
+        double spread, amps;
+        int red;
+    } v[] = {{4.99, 150, 0}, {5.00, 128, 0}, {9.99, 128, 0}, {10.00, 99, 0},
+             {15.00, 99, 0}, {15.01, 50, 2}};
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        setup3(60, 60, 60 - v[i].spread);
+        step(3);
+        ASSERT_NEAR(out.ccl_a, v[i].amps, 1e-12);
+        CU_ASSERT_EQUAL(out.alarm[RDG_AL_CELL_IMBALANCE], v[i].red);
+    }
+}
+
+static void test_spike(void)
+{
+    setup3(60, 60, 60);
+    step(3);
+    ASSERT_NEAR(out.ccl_a, 150.0, 1e-12);
+    rdg_set(&r[1], RDG_MAX_CELL, 3.30 + 0.2001);
+    step(3);
+    CU_ASSERT_TRUE(out.spike);
+    ASSERT_NEAR(out.ccl_a, 50.0, 1e-12);
+    CU_ASSERT_EQUAL(out.ccl_limiter, POL_LIM_SPIKE);
+    CU_ASSERT_EQUAL(out.alarm[RDG_AL_CELL_IMBALANCE], 2);
+    CU_ASSERT_STRING_EQUAL(out.reason, "cell spike on pack 2: tier 33%");
+    /* Exactly 0.20 V is not a spike. */
+    setup3(60, 60, 60);
+    rdg_set(&r[1], RDG_MIN_CELL, 3.30);
+    rdg_set(&r[1], RDG_MAX_CELL, 3.50);
+    cfg.cell_taper_start_v = 3.51;
+    cfg.cell_taper_end_v = 3.55;
+    step(3);
+    CU_ASSERT_FALSE(out.spike);
+}
+
+static void test_latch_and_unlock(void)
+{
+    setup3(80, 70, 60);   /* spread 20: red */
+    step(3);
+    CU_ASSERT_EQUAL(out.alarm[RDG_AL_CELL_IMBALANCE], 2);
+    ASSERT_NEAR(out.ccl_a, 50.0, 1e-12);
+    int64_t cause_gone = t_ms;
+    rdg_set(&r[0], RDG_SOC, 62);
+    rdg_set(&r[1], RDG_SOC, 61);   /* spread 2 */
+    double prev = out.ccl_a;
+    int64_t unlocked_at = -1;
+    while (t_ms < cause_gone + 700000) {
+        step(3);
+        /* Never rises faster than the ramp. */
+        CU_ASSERT(out.ccl_a <= prev + cfg.ramp_a_per_s * 1.0 + 1e-9);
+        if (out.ccl_a > 50.0 && unlocked_at < 0)
+            unlocked_at = t_ms - 1000;
+        if (t_ms - 1000 < cause_gone + 600000)
+            CU_ASSERT_EQUAL(out.alarm[RDG_AL_CELL_IMBALANCE], 2);
+        prev = out.ccl_a;
+    }
+    /* The loosening needs the hold (120 s); from the red tier straight to tier 0. */
+    CU_ASSERT_EQUAL(unlocked_at, cause_gone + 120000);
+    CU_ASSERT_EQUAL(out.alarm[RDG_AL_CELL_IMBALANCE], 0);
+    ASSERT_NEAR(out.ccl_a, 150.0, 1e-12);
+}
+
+static void test_ack_required(void)
+{
+    setup3(80, 70, 60);
+    cfg.alarm_require_ack = true;
+    cfg.alarm_clear_hold_s = 10;
+    step(3);
+    rdg_set(&r[0], RDG_SOC, 61);
+    rdg_set(&r[1], RDG_SOC, 61);
+    for (int i = 0; i < 30; i++)
+        step(3);
+    CU_ASSERT_EQUAL(out.alarm[RDG_AL_CELL_IMBALANCE], 2);
+    pol_acknowledge(&st);
+    step(3);
+    CU_ASSERT_EQUAL(out.alarm[RDG_AL_CELL_IMBALANCE], 0);
+}
+
+static void test_missing_fields(void)
+{
+    /* SOC missing on one pack: that pack is left out of SOC and spread. */
+    setup3(93, 84, 82);
+    r[2].present &= ~RDG_BIT(RDG_SOC);
+    step(3);
+    ASSERT_NEAR(out.soc_pct, 84.0, 1e-12);
+    ASSERT_NEAR(out.spread_pct, 9.0, 1e-12);
+    CU_ASSERT_FALSE(out.pack[2].has_soc);
+    /* No SOC anywhere: SOC and spread invalid, CCL does not loosen. */
+    setup3(93, 84, 82);
+    step(3);
+    for (int i = 0; i < 3; i++)
+        r[i].present &= ~RDG_BIT(RDG_SOC);
+    for (int i = 0; i < 300; i++)
+        step(3);
+    CU_ASSERT_FALSE(out.soc_valid);
+    CU_ASSERT_FALSE(out.spread_valid);
+    ASSERT_NEAR(out.ccl_a, 99.0, 1e-12);
+    /* Current missing on one pack: the sum would be a lie, so it is invalid. */
+    setup3(60, 60, 60);
+    r[1].present &= ~RDG_BIT(RDG_CURRENT);
+    step(3);
+    CU_ASSERT_FALSE(out.current_valid);
+    CU_ASSERT_TRUE(out.voltage_valid);
+    /* Power missing but voltage and current known: V * I. */
+    setup3(60, 60, 60);
+    r[0].present &= ~RDG_BIT(RDG_POWER);
+    rdg_set(&r[0], RDG_CURRENT, 10.0);
+    step(3);
+    CU_ASSERT_TRUE(out.power_valid);
+    ASSERT_NEAR(out.power_w, 530.0, 1e-9);
+    /* Capacity missing: sums invalid; weighted SOC falls back to the lowest. */
+    setup3(90, 60, 60);
+    cfg.soc_mode = POL_SOC_WEIGHTED;
+    r[1].present &= ~RDG_BIT(RDG_INSTALLED_CAP);
+    step(3);
+    CU_ASSERT_FALSE(out.installed_valid);
+    ASSERT_NEAR(out.soc_pct, 60.0, 1e-12);
+    /* Cells missing: no spike, no taper from that pack; cell values from the others. */
+    setup3(60, 60, 60);
+    r[0].present &= ~(RDG_BIT(RDG_MIN_CELL) | RDG_BIT(RDG_MAX_CELL));
+    step(3);
+    CU_ASSERT_TRUE(out.cells_valid);
+    CU_ASSERT_NOT_EQUAL(out.max_cell_pack, 0);
+    for (int i = 0; i < 3; i++)
+        r[i].present &= ~(RDG_BIT(RDG_MIN_CELL) | RDG_BIT(RDG_MAX_CELL));
+    step(3);
+    CU_ASSERT_FALSE(out.cells_valid);
+    ASSERT_NEAR(out.ccl_a, 150.0, 1e-12);
+    /* CVL missing everywhere: the fallback keeps CVL valid. */
+    setup3(60, 60, 60);
+    for (int i = 0; i < 3; i++)
+        r[i].present &= ~RDG_BIT(RDG_CVL);
+    step(3);
+    ASSERT_NEAR(out.cvl_v, cfg.fallback_cvl_v, 1e-12);
+    /* Temperature missing everywhere: invalid. */
+    for (int i = 0; i < 3; i++)
+        r[i].present &= ~RDG_BIT(RDG_TEMPERATURE);
+    step(3);
+    CU_ASSERT_FALSE(out.temp_valid);
+    /* Pack CCL missing: no share limit from it. */
+    setup3(60, 60, 60);
+    for (int i = 0; i < 3; i++)
+        r[i].present &= ~RDG_BIT(RDG_CCL);
+    step(3);
+    ASSERT_NEAR(out.ccl_a, 150.0, 1e-12);
+    /* Every field missing: the pack is online (it answers) but contributes nothing. */
+    setup3(60, 60, 60);
+    rdg_clear(&r[2]);
+    r[2].fresh = true;
+    step(3);
+    CU_ASSERT_EQUAL(out.n_online, 3);
+    CU_ASSERT_FALSE(out.current_valid);
+    ASSERT_NEAR(out.soc_pct, 60.0, 1e-12);
+}
+
+static void test_blocking(void)
+{
+    setup3(60, 60, 60);
+    rdg_set(&r[1], RDG_ALLOW_CHARGE, 0);
+    rdg_set(&r[1], RDG_CCL, 0);
+    step(3);
+    CU_ASSERT_EQUAL(out.n_blocking_charge, 1);
+    /* The blocking pack is left out; the other two take the current by capacity: 200 / 0.5. */
+    ASSERT_NEAR(out.ccl_a, 150.0, 1e-12);
+    ASSERT_NEAR(out.pack[1].charge_share, 0.0, 1e-12);
+    ASSERT_NEAR(out.pack[0].charge_share, 0.5, 1e-12);
+    /* Still allowing charge but with CCL 0: forces the bank to 0. */
+    rdg_set(&r[1], RDG_ALLOW_CHARGE, 1);
+    step(3);
+    ASSERT_NEAR(out.ccl_a, 0.0, 1e-12);
+    CU_ASSERT_EQUAL(out.ccl_limiter, POL_LIM_PACK_SHARE);
+    CU_ASSERT_FALSE(out.allow_charge);
+    /* Every pack blocking. */
+    for (int i = 0; i < 3; i++)
+        rdg_set(&r[i], RDG_ALLOW_CHARGE, 0);
+    step(3);
+    ASSERT_NEAR(out.ccl_a, 0.0, 1e-12);
+    CU_ASSERT_EQUAL(out.ccl_limiter, POL_LIM_PACK_BLOCKED);
+    CU_ASSERT_STRING_EQUAL(out.reason, "every online pack blocks charging");
+    ASSERT_NEAR(out.dcl_a, 200.0, 1e-12);
+}
+
+static void test_pack_share(void)
+{
+    setup3(60, 60, 60);
+    rdg_set(&r[2], RDG_CCL, 30.0);   /* 30 A at a third of the current: bank 90 A */
+    step(3);
+    ASSERT_NEAR(out.ccl_a, 90.0, 1e-9);
+    CU_ASSERT_EQUAL(out.ccl_limiter, POL_LIM_PACK_SHARE);
+    CU_ASSERT_STRING_EQUAL(out.reason, "pack 3 CCL 30 A at share 33%");
+    /* Measured: pack 3 takes half the current: its CCL allows 60 A. */
+    rdg_set(&r[0], RDG_CURRENT, 25);
+    rdg_set(&r[1], RDG_CURRENT, 25);
+    rdg_set(&r[2], RDG_CURRENT, 50);
+    step(3);
+    ASSERT_NEAR(out.pack[2].charge_share, 0.5, 1e-12);
+    ASSERT_NEAR(out.ccl_a, 60.0, 1e-9);
+    /* Labels name packs in reasons. */
+    r[2].label = 512;
+    step(3);
+    CU_ASSERT_STRING_EQUAL(out.reason, "pack 512 CCL 30 A at share 50%");
+}
+
+static void test_cell_guard_and_cvl(void)
+{
+    setup3(99, 99, 99);
+    rdg_set(&r[1], RDG_MAX_CELL, 3.50);
+    step(3);
+    ASSERT_NEAR(out.ccl_a, 150.0 * 0.55, 1e-9);
+    CU_ASSERT_EQUAL(out.ccl_limiter, POL_LIM_CELL_TAPER);
+    ASSERT_NEAR(out.cvl_v, 55.2, 1e-12);   /* 3.50 is not above the target */
+    rdg_set(&r[1], RDG_MAX_CELL, 3.53);
+    rdg_set(&r[2], RDG_MAX_CELL, 3.52);
+    step(3);
+    ASSERT_NEAR(out.cvl_v, 53.0 - 0.05, 1e-9);
+    rdg_set(&r[1], RDG_MAX_CELL, 3.60);
+    step(3);
+    ASSERT_NEAR(out.ccl_a, 0.0, 1e-12);
+    CU_ASSERT_EQUAL(out.ccl_limiter, POL_LIM_CELL_STOP);
+    CU_ASSERT_STRING_EQUAL(out.reason, "cell 3.600 V on pack 2 at stop voltage");
+    /* Recovery: CVL rises no faster than its ramp. */
+    rdg_set(&r[1], RDG_MAX_CELL, 3.40);
+    rdg_set(&r[2], RDG_MAX_CELL, 3.40);
+    double before = out.cvl_v;
+    step(3);
+    ASSERT_NEAR(out.cvl_v, before + cfg.cvl_ramp_v_per_s, 1e-9);
+}
+
+static void test_implausible(void)
+{
+    setup3(60, 60, 60);
+    rdg_set(&r[1], RDG_MAX_CELL, 3.5);   /* taper to 82.5 A */
+    step(3);
+    ASSERT_NEAR(out.ccl_a, 82.5, 1e-9);
+    rdg_set(&r[1], RDG_MAX_CELL, 3.3);
+    rdg_set(&r[2], RDG_SOC, NAN);        /* garbage: rejected, counted */
+    for (int i = 0; i < 5; i++)
+        step(3);
+    CU_ASSERT_EQUAL(out.pack[2].rejected_count, 5u);
+    CU_ASSERT_TRUE(out.pack[2].rejected_now);
+    CU_ASSERT_EQUAL(out.pack[2].last_verdict, RDG_BAD_NONFINITE);
+    CU_ASSERT_EQUAL(out.rejected_total, 5u);
+    /* While a pack's latest reading is garbage, limits hold; they do not rise. */
+    ASSERT_NEAR(out.ccl_a, 82.5, 1e-9);
+    CU_ASSERT_EQUAL(out.ccl_limiter, POL_LIM_BAD_READING);
+    /* Still online on its last good reading until stale. */
+    CU_ASSERT_EQUAL(out.n_online, 3);
+    for (int i = 0; i < 10; i++)
+        step(3);
+    CU_ASSERT_EQUAL(out.n_online, 2);
+    CU_ASSERT_EQUAL(out.pack[2].state, POL_PACK_OFFLINE);
+    rdg_set(&r[2], RDG_SOC, 60);
+    step(3);
+    CU_ASSERT_EQUAL(out.n_online, 3);
+    CU_ASSERT_FALSE(out.pack[2].rejected_now);
+}
+
+static void test_stale_and_offline(void)
+{
+    setup3(60, 60, 60);
+    cfg.expected_packs = 3;
+    step(3);
+    ASSERT_NEAR(out.ccl_a, 150.0, 1e-12);
+    /* Pack 3 stops updating: online for stale_timeout_s, then offline. */
+    for (int k = 1; k <= 12; k++) {
+        r[0].fresh = r[1].fresh = true;
+        r[2].fresh = false;
+        CU_ASSERT_EQUAL_FATAL(pol_step(&st, &cfg, t_ms, r, 3, &out), 0);
+        if (k <= 10)
+            CU_ASSERT_EQUAL(out.n_online, 3);
+        t_ms += 1000;
+    }
+    CU_ASSERT_EQUAL(out.n_online, 2);
+    CU_ASSERT_EQUAL(out.n_offline, 1);
+    ASSERT_NEAR(out.ccl_a, 100.0, 1e-9);
+    ASSERT_NEAR(out.dcl_a, 200.0 * 2 / 3, 1e-9);
+    CU_ASSERT_EQUAL(out.ccl_limiter, POL_LIM_OFFLINE);
+    CU_ASSERT_EQUAL(out.alarm[RDG_AL_BMS_CABLE], 1);
+    CU_ASSERT_STRING_EQUAL(out.reason, "2 of 3 packs online");
+    /* All gone: zero and BmsCable 2. */
+    t_ms += 20000;
+    r[0].fresh = r[1].fresh = r[2].fresh = false;
+    CU_ASSERT_EQUAL_FATAL(pol_step(&st, &cfg, t_ms, r, 3, &out), 0);
+    ASSERT_NEAR(out.ccl_a, 0.0, 1e-12);
+    ASSERT_NEAR(out.dcl_a, 0.0, 1e-12);
+    CU_ASSERT_EQUAL(out.alarm[RDG_AL_BMS_CABLE], 2);
+    CU_ASSERT_FALSE(out.soc_valid);
+    ASSERT_NEAR(out.cvl_v, 55.2, 1e-12);   /* CVL stays valid */
+    /* They come back: limits ramp, no jump. */
+    t_ms += 1000;
+    step(3);
+    CU_ASSERT(out.ccl_a <= 5.0 + 1e-9);
+}
+
+static void test_min_packs_and_expected(void)
+{
+    setup3(60, 60, 60);
+    cfg.expected_packs = 4;
+    cfg.min_packs_online = 3;
+    step(3);
+    ASSERT_NEAR(out.ccl_a, 112.5, 1e-9);   /* 3 of 4 */
+    CU_ASSERT_EQUAL(out.n_offline, 1);
+    step(2);
+    ASSERT_NEAR(out.ccl_a, 0.0, 1e-12);
+    CU_ASSERT_EQUAL(out.ccl_limiter, POL_LIM_TOO_FEW_PACKS);
+    CU_ASSERT_EQUAL(out.alarm[RDG_AL_BMS_CABLE], 2);
+}
+
+static void test_time_backwards(void)
+{
+    setup3(60, 60, 60);
+    t_ms = 5000;
+    step(3);
+    pol_output before = out;
+    pol_state sbefore = st;
+    CU_ASSERT_EQUAL(pol_step(&st, &cfg, 1000, r, 3, &out), -1);
+    CU_ASSERT_EQUAL(memcmp(&before, &out, sizeof out), 0);
+    CU_ASSERT_EQUAL(memcmp(&sbefore, &st, sizeof st), 0);
+    CU_ASSERT_EQUAL(pol_step(&st, &cfg, 9000, r, POL_MAX_PACKS + 1, &out), -1);
+    CU_ASSERT_EQUAL(pol_step(&st, &cfg, 9000, r, -1, &out), -1);
+}
+
+static void test_pack_alarms(void)
+{
+    setup3(60, 60, 60);
+    r[1].alarm[RDG_AL_HIGH_TEMPERATURE] = 1;
+    r[1].alarm_present |= RDG_BIT(RDG_AL_HIGH_TEMPERATURE);
+    r[2].alarm[RDG_AL_HIGH_TEMPERATURE] = 2;
+    r[2].alarm_present |= RDG_BIT(RDG_AL_HIGH_TEMPERATURE);
+    step(3);
+    CU_ASSERT_EQUAL(out.alarm[RDG_AL_HIGH_TEMPERATURE], 2);
+    cfg.forward_pack_alarms = false;
+    step(3);
+    CU_ASSERT_EQUAL(out.alarm[RDG_AL_HIGH_TEMPERATURE], 0);
+    /* Warning tier. */
+    setup3(70, 60, 60);
+    cfg.warning_tier = 2;
+    step(3);
+    CU_ASSERT_EQUAL(out.alarm[RDG_AL_CELL_IMBALANCE], 1);
+}
+
+static void test_weighted_soc(void)
+{
+    setup3(90, 60, 60);
+    cfg.soc_mode = POL_SOC_WEIGHTED;
+    rdg_set(&r[0], RDG_INSTALLED_CAP, 560);
+    step(3);
+    ASSERT_NEAR(out.soc_pct, (90.0 * 560 + 60.0 * 280 * 2) / 1120.0, 1e-9);
+}
+
+static void test_config_check(void)
+{
+    pol_config c;
+    const char *key, *other, *why;
+    pol_config_default(&c);
+    CU_ASSERT_EQUAL(pol_config_check(&c, &key, &other, &why), 0);
+    c.tier_spread_pct[1] = 4.0;
+    CU_ASSERT_EQUAL(pol_config_check(&c, &key, &other, &why), -1);
+    CU_ASSERT_STRING_EQUAL(key, "tier_spread_pct");
+    pol_config_default(&c);
+    c.cell_taper_start_v = 3.55;
+    CU_ASSERT_EQUAL(pol_config_check(&c, &key, &other, &why), -1);
+    CU_ASSERT_STRING_EQUAL(key, "cell_taper_start_v");
+    pol_config_default(&c);
+    c.tier_ccl_pct[2] = 90.0;
+    CU_ASSERT_EQUAL(pol_config_check(&c, &key, &other, &why), -1);
+    CU_ASSERT_STRING_EQUAL(key, "tier_ccl_pct");
+}
+
+void suite_policy(void)
+{
+    CU_pSuite s = CU_add_suite("policy", NULL, NULL);
+    CU_add_test(s, "seed bank 93/84/82 -> SOC 82, spread 11, CCL 99", test_seed_bank);
+    CU_add_test(s, "tier vectors end to end", test_tier_vectors_end_to_end);
+    CU_add_test(s, "spike forces the red tier and alert", test_spike);
+    CU_add_test(s, "red alert latch and CCL unlock with ramp", test_latch_and_unlock);
+    CU_add_test(s, "acknowledge required to clear", test_ack_required);
+    CU_add_test(s, "every missing field handled", test_missing_fields);
+    CU_add_test(s, "blocking packs", test_blocking);
+    CU_add_test(s, "pack share limit", test_pack_share);
+    CU_add_test(s, "cell guard taper, stop, CVL pull-down and ramp", test_cell_guard_and_cvl);
+    CU_add_test(s, "implausible readings rejected, counted, limits held", test_implausible);
+    CU_add_test(s, "stale packs go offline, limits scale", test_stale_and_offline);
+    CU_add_test(s, "min_packs_online and expected_packs", test_min_packs_and_expected);
+    CU_add_test(s, "time going backwards refused, nothing changed", test_time_backwards);
+    CU_add_test(s, "pack alarms forwarded; warning tier", test_pack_alarms);
+    CU_add_test(s, "capacity-weighted SOC", test_weighted_soc);
+    CU_add_test(s, "config coherence checks", test_config_check);
+}

@@ -1,0 +1,104 @@
+/* Suite reading: every implausible field makes a reading unusable; missing fields are fine. */
+#include <math.h>
+
+#include "suites.h"
+
+static rdg_verdict check(const rdg_reading *r)
+{
+    return rdg_validate(r, 1.5, 5.0);
+}
+
+static void test_good_and_empty(void)
+{
+    rdg_reading r;
+    tu_pack(&r, 50.0);
+    CU_ASSERT_EQUAL(check(&r), RDG_OK);
+    rdg_clear(&r);
+    CU_ASSERT_EQUAL(r.present, 0u);
+    CU_ASSERT_FALSE(r.fresh);
+    /* Every field missing is a legal (if useless) reading. */
+    CU_ASSERT_EQUAL(check(&r), RDG_OK);
+}
+
+static void test_nonfinite_each_field(void)
+{
+    for (int f = 0; f < RDG_FIELD_COUNT; f++) {
+        if (f == RDG_ALLOW_CHARGE || f == RDG_ALLOW_DISCHARGE)
+            continue;
+        rdg_reading r;
+        tu_pack(&r, 50.0);
+        rdg_set(&r, (enum rdg_field)f, NAN);
+        CU_ASSERT_EQUAL(check(&r), RDG_BAD_NONFINITE);
+        rdg_set(&r, (enum rdg_field)f, INFINITY);
+        CU_ASSERT_EQUAL(check(&r), RDG_BAD_NONFINITE);
+        /* The same garbage in a field marked missing is never looked at. */
+        r.present &= ~RDG_BIT(f);
+        CU_ASSERT_EQUAL(check(&r), RDG_OK);
+    }
+}
+
+static void test_ranges(void)
+{
+    rdg_reading r;
+    tu_pack(&r, 50.0);
+    rdg_set(&r, RDG_SOC, 100.0);
+    CU_ASSERT_EQUAL(check(&r), RDG_OK);
+    rdg_set(&r, RDG_SOC, 100.01);
+    CU_ASSERT_EQUAL(check(&r), RDG_BAD_SOC);
+    rdg_set(&r, RDG_SOC, -0.01);
+    CU_ASSERT_EQUAL(check(&r), RDG_BAD_SOC);
+    rdg_set(&r, RDG_SOC, 0.0);
+    CU_ASSERT_EQUAL(check(&r), RDG_OK);
+
+    rdg_set(&r, RDG_MAX_CELL, 5.01);
+    CU_ASSERT_EQUAL(check(&r), RDG_BAD_CELL);
+    rdg_set(&r, RDG_MAX_CELL, 3.3);
+    rdg_set(&r, RDG_MIN_CELL, 1.49);
+    CU_ASSERT_EQUAL(check(&r), RDG_BAD_CELL);
+    rdg_set(&r, RDG_MIN_CELL, 3.31);
+    CU_ASSERT_EQUAL(check(&r), RDG_BAD_CELL_ORDER);
+    rdg_set(&r, RDG_MIN_CELL, 3.30);
+    CU_ASSERT_EQUAL(check(&r), RDG_OK);
+
+    rdg_set(&r, RDG_INSTALLED_CAP, 0.0);
+    CU_ASSERT_EQUAL(check(&r), RDG_BAD_CAPACITY);
+    rdg_set(&r, RDG_INSTALLED_CAP, 280.0);
+    rdg_set(&r, RDG_CCL, -1.0);
+    CU_ASSERT_EQUAL(check(&r), RDG_BAD_LIMIT);
+    rdg_set(&r, RDG_CCL, 0.0);
+    CU_ASSERT_EQUAL(check(&r), RDG_OK);
+    rdg_set(&r, RDG_TEMPERATURE, 200.0);
+    CU_ASSERT_EQUAL(check(&r), RDG_BAD_TEMPERATURE);
+    rdg_set(&r, RDG_TEMPERATURE, 20.0);
+    rdg_set(&r, RDG_VOLTAGE, -1.0);
+    CU_ASSERT_EQUAL(check(&r), RDG_BAD_VOLTAGE);
+    rdg_set(&r, RDG_VOLTAGE, 53.0);
+    rdg_set(&r, RDG_CURRENT, 20000.0);
+    CU_ASSERT_EQUAL(check(&r), RDG_BAD_CURRENT);
+    rdg_set(&r, RDG_CURRENT, 0.0);
+    r.alarm[RDG_AL_LOW_SOC] = 3;
+    r.alarm_present |= RDG_BIT(RDG_AL_LOW_SOC);
+    CU_ASSERT_EQUAL(check(&r), RDG_BAD_ALARM);
+}
+
+static void test_names(void)
+{
+    CU_ASSERT_STRING_EQUAL(rdg_alarm_name(RDG_AL_CELL_IMBALANCE), "CellImbalance");
+    CU_ASSERT_STRING_EQUAL(rdg_alarm_name(RDG_AL_BMS_CABLE), "BmsCable");
+    CU_ASSERT_PTR_NULL(rdg_alarm_name(RDG_AL_COUNT));
+    CU_ASSERT_PTR_NULL(rdg_alarm_name(-1));
+    for (int a = 0; a < RDG_AL_COUNT; a++)
+        CU_ASSERT_PTR_NOT_NULL(rdg_alarm_name(a));
+    for (int v = 0; v < RDG_BAD_COUNT; v++)
+        CU_ASSERT_STRING_NOT_EQUAL(rdg_verdict_name((rdg_verdict)v), "?");
+    CU_ASSERT_STRING_EQUAL(rdg_verdict_name(RDG_BAD_COUNT), "?");
+}
+
+void suite_reading(void)
+{
+    CU_pSuite s = CU_add_suite("reading", NULL, NULL);
+    CU_add_test(s, "good reading and all-missing reading accepted", test_good_and_empty);
+    CU_add_test(s, "NaN/Inf in any present field rejected", test_nonfinite_each_field);
+    CU_add_test(s, "range boundaries", test_ranges);
+    CU_add_test(s, "alarm and verdict names", test_names);
+}
