@@ -1,0 +1,120 @@
+#!/bin/bash
+# Smoke test of the armhf daemon under qemu: a private system bus, two mock packs, and /Soc read back from our service.
+#
+# Usage: tests/deploy/qemu_smoke.sh BINARY
+#   BINARY  build-armhf/bin/bms-aggregator (run with qemu-arm -cpu cortex-a7), or a host build (run directly).
+# Needs dbus-daemon, dbus-send and Debian's /usr/bin/python3 with python3-dbus and python3-gi (ci/deps.sh host).
+# Exit 0: the daemon found both packs and published /Soc = the lower pack SOC (70), then exited 0 on SIGTERM.
+set -eu
+
+bin=${1:?usage: qemu_smoke.sh BINARY}
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+python=/usr/bin/python3
+service=com.victronenergy.battery.bms_aggregator
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  # Only what this script started, by pid.
+  local p
+  for p in "${pids[@]}"; do kill "$p" 2> /dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2> /dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+die() {
+  echo "qemu_smoke.sh: FAILED: $*" >&2
+  if [ -f "$work/daemon.log" ]; then echo "--- daemon log (last 40 lines):" >&2; tail -n 40 "$work/daemon.log" >&2; fi
+  exit 1
+}
+
+run=("$bin")
+case "$(file -b "$bin")" in
+  *ARM*) run=(qemu-arm -cpu cortex-a7 -L /usr/arm-linux-gnueabihf "$bin") ;;
+esac
+
+# A system bus like Venus's: permissive policy, EXTERNAL auth on a unix socket (DEPLOY.md §6).
+cat > "$work/bus.conf" <<CONF
+<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>system</type>
+  <listen>unix:path=$work/system_bus_socket</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <allow own="*"/>
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow receive_sender="*"/>
+    <allow eavesdrop="true"/>
+  </policy>
+</busconfig>
+CONF
+dbus-daemon --config-file="$work/bus.conf" --fork --nopidfile --print-pid=3 --print-address=4 3> "$work/bus.pid" 4> "$work/bus.addr"
+pids+=("$(cat "$work/bus.pid")")
+DBUS_SYSTEM_BUS_ADDRESS=$(head -n 1 "$work/bus.addr")
+export DBUS_SYSTEM_BUS_ADDRESS
+echo "private system bus: $DBUS_SYSTEM_BUS_ADDRESS"
+
+has_owner() {
+  dbus-send --system --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus \
+    org.freedesktop.DBus.NameHasOwner "string:$1" 2> /dev/null | grep -q 'boolean true'
+}
+wait_owner() {   # NAME SECONDS
+  local i
+  for ((i = 0; i < $2 * 10; i++)); do
+    if has_owner "$1"; then return 0; fi
+    sleep 0.1
+  done
+  return 1
+}
+get_value() {    # PATH -> the value printed by dbus-send, or nothing
+  dbus-send --system --print-reply=literal --reply-timeout=2000 --dest=$service "$1" \
+    com.victronenergy.BusItem.GetValue 2> /dev/null | awk '{print $NF}'
+}
+
+"$python" "$here/mock_pack.py" --name com.victronenergy.battery.ttyUSB0 --instance 1 --soc 80 &
+pids+=($!)
+"$python" "$here/mock_pack.py" --name com.victronenergy.battery.ttyUSB1 --instance 2 --soc 70 &
+pids+=($!)
+wait_owner com.victronenergy.battery.ttyUSB0 10 || die "mock pack 1 did not come up"
+wait_owner com.victronenergy.battery.ttyUSB1 10 || die "mock pack 2 did not come up"
+echo "two mock packs up: SOC 80 and 70 %"
+
+# The example config with the bank set to two packs and short waits (no settings service on this bus).
+sed -e 's/^expected_packs *=.*/expected_packs = 2/' -e 's/^startup_wait_s *=.*/startup_wait_s = 5/' \
+    -e 's/^settings_wait_s *=.*/settings_wait_s = 1/' "$top/daemon/bms-aggregator.ini" > "$work/smoke.ini"
+
+start=$(date +%s)
+"${run[@]}" --config "$work/smoke.ini" > "$work/daemon.log" 2>&1 &
+daemon=$!
+pids+=("$daemon")
+wait_owner "$service" 30 || die "$service did not appear on the bus within 30 s"
+echo "$service is on the bus after $(($(date +%s) - start)) s"
+
+soc=
+for ((i = 0; i < 300; i++)); do
+  soc=$(get_value /Soc)
+  case "$soc" in 70|70.0*) break ;; esac
+  kill -0 "$daemon" 2> /dev/null || die "the daemon exited"
+  sleep 0.1
+done
+case "$soc" in 70|70.0*) ;; *) die "/Soc is '$soc' after 30 s, expected 70 (the lower pack SOC)" ;; esac
+echo "/Soc = $soc (lowest of 80 and 70): OK"
+for p in /Info/MaxChargeCurrent /Info/MaxChargeVoltage /System/NrOfModulesOnline /Info/ChargeLimitation; do
+  echo "  $p = $(dbus-send --system --print-reply=literal --reply-timeout=2000 --dest=$service "$p" \
+                  com.victronenergy.BusItem.GetValue 2> /dev/null | sed 's/^ *//')"
+done
+
+# SIGTERM reaches the guest through qemu; the daemon must release its name and exit 0.
+kill -TERM "$daemon"
+status=0
+for ((i = 0; i < 100; i++)); do
+  kill -0 "$daemon" 2> /dev/null || break
+  sleep 0.1
+done
+if kill -0 "$daemon" 2> /dev/null; then die "the daemon did not exit within 10 s of SIGTERM"; fi
+wait "$daemon" || status=$?
+[ "$status" = 0 ] || die "the daemon exited with status $status on SIGTERM"
+echo "SIGTERM: exited 0"
+echo "qemu smoke test passed"
