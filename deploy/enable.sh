@@ -74,7 +74,7 @@ if [ -e "$rc.disabled" ]; then
   else
     echo "enable.sh: WARNING: /data/rc.local.disabled exists: Venus OS (v3.60+ Modification checks) has turned off
   custom boot scripts, so $name is running now but will NOT start again after a reboot.
-  To fix: re-enable them in the GX menus (Settings > General > Modification checks), or rename
+  To fix: re-enable them on the GX's Modification checks page (under Settings), or rename
   /data/rc.local.disabled back to /data/rc.local; then run $dev_app/enable.sh again." >&2
   fi
 fi
