@@ -1,7 +1,9 @@
 #!/bin/bash
 # Runs enable.sh, disable.sh and uninstall.sh from a freshly built tarball against fake Cerbo file trees (no root, no /).
 #
-# Usage: tests/deploy/test_scripts.sh     (exit 0: every check passed)
+# Usage: tests/deploy/test_scripts.sh [--busybox]     (exit 0: every check passed)
+#   --busybox  the scripts under test get BusyBox's grep, awk, stat, sed... first on PATH, as on Venus OS (a Yocto
+#              image whose base tools are BusyBox applets), so GNU-only options would show up here.
 # Each case gets its own fake root under one mktemp directory; BMSAGG_ROOT points the scripts at it. The daemon is a
 # shell stand-in, so the host runs it; svc/svok are fakes that record their calls.
 # shellcheck disable=SC2317  # the test functions are called through the loop at the bottom
@@ -13,6 +15,18 @@ trap 'rm -rf "$work"' EXIT
 name=bms-aggregator
 dev_app=/data/apps/$name
 boot_line="$dev_app/enable.sh --boot > $dev_app/boot.log 2>&1 &"
+
+# PATH for the scripts under test; the harness itself keeps the host's tools (GNU tar, find, md5sum).
+script_path=$PATH
+if [ "${1:-}" = --busybox ]; then
+  bb=$(command -v busybox) || { echo "test_scripts.sh: --busybox given but no busybox on PATH" >&2; exit 2; }
+  mkdir -p "$work/busybox"
+  for applet in awk cat chmod cp date grep ln mkdir mv readlink rm rmdir sed sleep stat tail; do
+    ln -s "$bb" "$work/busybox/$applet"
+  done
+  script_path=$work/busybox:$PATH
+  echo "scripts run with BusyBox applets first on PATH"
+fi
 
 checks=0 failures=0 current=
 pass() { checks=$((checks + 1)); }
@@ -65,9 +79,9 @@ install_with_config() {   # ROOT TARBALL: unpack and put the example config in p
   unpack "$1" "$2"
   cp "$1$dev_app/config.default.ini" "$1$dev_app/config.ini"
 }
-enable() { BMSAGG_ROOT=$1 bash "$1$dev_app/enable.sh" "${@:2}"; }
-disable() { BMSAGG_ROOT=$1 bash "$1$dev_app/disable.sh"; }
-uninstall() { BMSAGG_ROOT=$1 bash "$1$dev_app/uninstall.sh" "${@:2}"; }
+enable() { PATH=$script_path BMSAGG_ROOT=$1 bash "$1$dev_app/enable.sh" "${@:2}"; }
+disable() { PATH=$script_path BMSAGG_ROOT=$1 bash "$1$dev_app/disable.sh"; }
+uninstall() { PATH=$script_path BMSAGG_ROOT=$1 bash "$1$dev_app/uninstall.sh" "${@:2}"; }
 listing() { (cd "$1" && find . | LC_ALL=C sort); }
 
 # --- cases ------------------------------------------------------------------------------------------------------
@@ -209,6 +223,21 @@ t_uninstall_asks() {
   check "folder kept" test -f "$r$dev_app/config.ini"
 }
 
+t_uninstall_prompt() {   # at a terminal it asks; only a yes removes anything ('script' gives it a pty)
+  local r out
+  if ! command -v script > /dev/null 2>&1; then echo "  (skipped: no 'script' for a pseudo-terminal)"; return 0; fi
+  r=$(new_root prompt)
+  install_with_config "$r" "$tar1"
+  enable "$r" > /dev/null
+  out=$(printf 'n\n' | PATH=$script_path BMSAGG_ROOT=$r script -qec "bash '$r$dev_app/uninstall.sh'" /dev/null 2>&1) || true
+  check "it asks" grep -q "Remove $dev_app" <<< "$out"
+  check "no keeps everything" test -f "$r$dev_app/config.ini"
+  check "no keeps the link" test -L "$r/service/$name"
+  out=$(printf 'y\n' | PATH=$script_path BMSAGG_ROOT=$r script -qec "bash '$r$dev_app/uninstall.sh'" /dev/null 2>&1) || true
+  check_not "yes removes the folder" test -e "$r$dev_app"
+  check_not "yes removes the link" test -e "$r/service/$name"
+}
+
 t_existing_rc_local() {
   local r orig
   r=$(new_root others)
@@ -304,18 +333,18 @@ FAKE
   printf '#!/bin/sh\n[ -e "%s/svok-up" ]\n' "$work" > "$bin/svok"
   chmod 755 "$bin/svc" "$bin/svok"
   install_with_config "$r" "$tar1"
-  PATH=$bin:$PATH enable "$r" > /dev/null
+  script_path=$bin:$script_path enable "$r" > /dev/null
   mkdir -p "$r$dev_app/service/supervise" "$r$dev_app/service/log/supervise"
   touch "$work/svok-up"
   : > "$work/svc.log"
-  PATH=$bin:$PATH enable "$r" > /dev/null
+  script_path=$bin:$script_path enable "$r" > /dev/null
   check_eq "second enable restarts" "$(printf 'svc -u %s\nsvc -t %s' "$r$dev_app/service" "$r$dev_app/service")" \
     "$(cat "$work/svc.log")"
   : > "$work/svc.log"
-  PATH=$bin:$PATH enable "$r" --boot > /dev/null
+  script_path=$bin:$script_path enable "$r" --boot > /dev/null
   check_eq "enable --boot does not restart" "svc -u $r$dev_app/service" "$(cat "$work/svc.log")"
   : > "$work/svc.log"
-  PATH=$bin:$PATH disable "$r" > /dev/null
+  script_path=$bin:$script_path disable "$r" > /dev/null
   check_eq "disable stops daemon and logger" \
     "$(printf 'svc -dx %s\nsvc -dx %s' "$r$dev_app/service" "$r$dev_app/service/log")" "$(cat "$work/svc.log")"
 }
@@ -333,7 +362,7 @@ t_run_script() {   # service/run as supervise starts it: from the service direct
 
 status=0
 for t in t_tarball_layout t_fresh_install t_second_enable t_boot t_no_config t_broken_config t_upgrade_keeps_config \
-         t_disable t_uninstall t_uninstall_asks t_existing_rc_local t_rc_local_exit t_rc_local_not_executable \
+         t_disable t_uninstall t_uninstall_asks t_uninstall_prompt t_existing_rc_local t_rc_local_exit t_rc_local_not_executable \
          t_old_boot_line t_rc_local_disabled t_disable_after_venus_disabled t_svc_calls t_run_script; do
   current=${t#t_}
   before=$failures
