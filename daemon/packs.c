@@ -1,0 +1,603 @@
+/* The packs: discovery of BMS services on the bus, their readings, and the ride-through of absences. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "busitem.h"
+#include "log.h"
+#include "loop.h"
+#include "packs.h"
+#include "variant.h"
+
+#define BATTERY_PREFIX "com.victronenergy.battery."
+
+/* A reply carries the entry index and its generation: the entry may have been freed and reused
+ * by another service while the call was in flight. */
+typedef struct {
+    pk_bank *b;
+    int idx;
+    uint32_t gen;
+} call_ref;
+
+static DBusHandlerResult filter(DBusConnection *conn, DBusMessage *msg, void *data);
+
+void pk_init(pk_bank *b, DBusConnection *conn, const conf_t *cfg, const char *own_name)
+{
+    memset(b, 0, sizeof *b);
+    b->conn = conn;
+    b->cfg = cfg;
+    snprintf(b->own_name, sizeof b->own_name, "%s", own_name);
+}
+
+static bool is_candidate(const pk_bank *b, const char *name)
+{
+    const conf_dbus *d = &b->cfg->dbus;
+    if (strcmp(name, b->own_name) == 0)
+        return false;
+    if (d->n_packs > 0) {
+        for (int k = 0; k < d->n_packs; k++)
+            if (strcmp(name, d->packs[k]) == 0)
+                return true;
+        return false;
+    }
+    if (strncmp(name, BATTERY_PREFIX, sizeof BATTERY_PREFIX - 1) != 0)
+        return false;
+    for (int k = 0; k < d->n_exclude; k++)
+        if (strcmp(name, d->exclude[k]) == 0)
+            return false;
+    return true;
+}
+
+static int find_by_name(const pk_bank *b, const char *name)
+{
+    for (int k = 0; k < PK_MAX_SERVICES; k++)
+        if (b->svc[k].state != PKS_FREE && strcmp(b->svc[k].name, name) == 0)
+            return k;
+    return -1;
+}
+
+static int find_by_owner(const pk_bank *b, const char *owner)
+{
+    if (!owner)
+        return -1;
+    for (int k = 0; k < PK_MAX_SERVICES; k++)
+        if (b->svc[k].state != PKS_FREE && b->svc[k].owner[0] && strcmp(b->svc[k].owner, owner) == 0)
+            return k;
+    return -1;
+}
+
+static void cancel_call(pk_service *s)
+{
+    if (s->pending) {
+        dbus_pending_call_cancel(s->pending);
+        dbus_pending_call_unref(s->pending);
+        s->pending = NULL;
+    }
+}
+
+static void on_items_reply(DBusPendingCall *pc, void *data);
+
+static void send_get_items(pk_bank *b, int idx)
+{
+    pk_service *s = &b->svc[idx];
+    if (s->pending)
+        return;
+    DBusMessage *m = dbus_message_new_method_call(s->name, "/", BI_IFACE, "GetItems");
+    if (!m)
+        return;
+    DBusPendingCall *pc = NULL;
+    /* An explicit short timeout: Venus' libdbus default is 120 s. */
+    if (!dbus_connection_send_with_reply(b->conn, m, &pc, b->cfg->dbus.call_timeout_ms) || !pc) {
+        dbus_message_unref(m);
+        log_rl(&s->rl_call, loop_now_ms(), "%s: cannot send GetItems", s->name);
+        return;
+    }
+    dbus_message_unref(m);
+    call_ref *ref = malloc(sizeof *ref);
+    if (!ref) {
+        dbus_pending_call_cancel(pc);
+        dbus_pending_call_unref(pc);
+        return;
+    }
+    ref->b = b;
+    ref->idx = idx;
+    ref->gen = s->gen;
+    if (!dbus_pending_call_set_notify(pc, on_items_reply, ref, free)) {
+        free(ref);
+        dbus_pending_call_cancel(pc);
+        dbus_pending_call_unref(pc);
+        return;
+    }
+    s->pending = pc;
+}
+
+static void add_service(pk_bank *b, const char *name, const char *owner, bool initial)
+{
+    int idx = find_by_name(b, name);
+    if (idx < 0) {
+        for (int k = 0; k < PK_MAX_SERVICES; k++) {
+            if (b->svc[k].state == PKS_FREE) {
+                idx = k;
+                break;
+            }
+        }
+        if (idx < 0) {
+            log_warn("%s: more than %d battery services; ignored", name, PK_MAX_SERVICES);
+            return;
+        }
+        pk_service *s = &b->svc[idx];
+        memset(s, 0, sizeof *s);
+        s->gen = ++b->gen;
+        s->slot = -1;
+        snprintf(s->name, sizeof s->name, "%s", name);
+    }
+    pk_service *s = &b->svc[idx];
+    s->state = PKS_PROBING;
+    s->initial = initial;
+    if (owner)
+        snprintf(s->owner, sizeof s->owner, "%s", owner);
+    s->last_rx_ms = loop_now_ms();
+    send_get_items(b, idx);
+}
+
+static void vanish_service(pk_bank *b, int idx, const char *why)
+{
+    pk_service *s = &b->svc[idx];
+    int64_t now = loop_now_ms();
+    if (s->state == PKS_ACTIVE && s->slot >= 0) {
+        pk_slot *sl = &b->slot[s->slot];
+        sl->svc = -1;
+        sl->vanished_ms = now;
+        sl->reported = false;
+        log_warn("pack %s (%s) %s; riding through for %.0f s", sl->id, s->name, why,
+                 b->cfg->dbus.ride_through_s);
+    }
+    cancel_call(s);
+    s->state = PKS_FREE;
+    s->gen = ++b->gen;
+}
+
+/* ---- applying values ---- */
+
+static void note_rejection(pk_bank *b, pk_slot *sl, const char *path, var_status why)
+{
+    sl->rejected_values++;
+    b->rejected_values_total++;
+    snprintf(sl->last_rejection, sizeof sl->last_rejection, "%s: %s", path, var_status_name(why));
+    log_rl(&sl->rl_reject, loop_now_ms(), "pack %s (%s): rejected %s (%s)", sl->id, sl->service,
+           path, var_status_name(why));
+}
+
+static void apply_value(pk_bank *b, pk_slot *sl, const char *path, DBusMessageIter *variant)
+{
+    var_status why;
+    var_apply_result r = var_apply(&sl->cur, path, variant, &why);
+    if (r == VAR_PATH_UNUSED)
+        return;
+    sl->dirty = true;
+    if (r == VAR_PATH_REJECTED)
+        note_rejection(b, sl, path, why);
+}
+
+/* Finds "Value" in an a{sv} dict (iterator at the array). Returns false if absent. */
+static bool find_value(DBusMessageIter *dict, DBusMessageIter *value)
+{
+    if (dbus_message_iter_get_arg_type(dict) != DBUS_TYPE_ARRAY ||
+        dbus_message_iter_get_element_type(dict) != DBUS_TYPE_DICT_ENTRY)
+        return false;
+    DBusMessageIter e, kv;
+    dbus_message_iter_recurse(dict, &e);
+    while (dbus_message_iter_get_arg_type(&e) == DBUS_TYPE_DICT_ENTRY) {
+        dbus_message_iter_recurse(&e, &kv);
+        if (dbus_message_iter_get_arg_type(&kv) == DBUS_TYPE_STRING) {
+            const char *key;
+            dbus_message_iter_get_basic(&kv, &key);
+            if (strcmp(key, "Value") == 0 && dbus_message_iter_next(&kv) &&
+                dbus_message_iter_get_arg_type(&kv) == DBUS_TYPE_VARIANT) {
+                *value = kv;
+                return true;
+            }
+        }
+        dbus_message_iter_next(&e);
+    }
+    return false;
+}
+
+/* Walks an a{sa{sv}} (GetItems reply, ItemsChanged) calling fn for each path's Value. */
+typedef void (*item_fn)(void *ctx, const char *path, DBusMessageIter *value);
+
+static bool walk_items(DBusMessage *msg, item_fn fn, void *ctx)
+{
+    DBusMessageIter it, arr, e, v;
+    if (!dbus_message_iter_init(msg, &it) || dbus_message_iter_get_arg_type(&it) != DBUS_TYPE_ARRAY ||
+        dbus_message_iter_get_element_type(&it) != DBUS_TYPE_DICT_ENTRY)
+        return false;
+    dbus_message_iter_recurse(&it, &arr);
+    while (dbus_message_iter_get_arg_type(&arr) == DBUS_TYPE_DICT_ENTRY) {
+        dbus_message_iter_recurse(&arr, &e);
+        if (dbus_message_iter_get_arg_type(&e) == DBUS_TYPE_STRING) {
+            const char *path;
+            dbus_message_iter_get_basic(&e, &path);
+            if (dbus_message_iter_next(&e) && find_value(&e, &v))
+                fn(ctx, path, &v);
+        }
+        dbus_message_iter_next(&arr);
+    }
+    return true;
+}
+
+typedef struct {
+    bool has_di, has_serial, has_cvl;
+    int di;
+    char serial[64];
+    char product[64];
+} identity;
+
+static void identity_fn(void *ctx, const char *path, DBusMessageIter *value)
+{
+    identity *id = ctx;
+    double d;
+    if (strcmp(path, "/DeviceInstance") == 0) {
+        if (var_number(value, &d) == VAR_OK && d >= 0 && d <= 1e6 && d == floor(d)) {
+            id->has_di = true;
+            id->di = (int)d;
+        }
+    } else if (strcmp(path, "/Serial") == 0) {
+        if (var_string(value, id->serial, sizeof id->serial) == 0 && id->serial[0])
+            id->has_serial = true;
+    } else if (strcmp(path, "/Info/MaxChargeVoltage") == 0) {
+        id->has_cvl = var_number(value, &d) == VAR_OK;
+    } else if (strcmp(path, "/ProductName") == 0) {
+        var_string(value, id->product, sizeof id->product);
+    }
+}
+
+typedef struct {
+    pk_bank *b;
+    pk_slot *sl;
+} apply_ctx;
+
+static void apply_fn(void *ctx, const char *path, DBusMessageIter *value)
+{
+    apply_ctx *a = ctx;
+    apply_value(a->b, a->sl, path, value);
+}
+
+static int find_slot(const pk_bank *b, const char *id)
+{
+    for (int k = 0; k < b->n_slots; k++)
+        if (b->slot[k].used && strcmp(b->slot[k].id, id) == 0)
+            return k;
+    return -1;
+}
+
+/* A slot for a new identity: a gone pack's slot first (its place in the bank was given up),
+ * else the next one. -1 when full. */
+static int alloc_slot(pk_bank *b)
+{
+    for (int k = 0; k < b->n_slots; k++)
+        if (b->slot[k].used && b->slot[k].gone && b->slot[k].svc < 0)
+            return k;
+    if (b->n_slots >= POL_MAX_PACKS)
+        return -1;
+    return b->n_slots++;
+}
+
+/* First answer of a probed service: decide whether it is a pack and give it a slot. */
+static void adopt(pk_bank *b, int idx, DBusMessage *reply)
+{
+    pk_service *s = &b->svc[idx];
+    identity id;
+    memset(&id, 0, sizeof id);
+    id.di = -1;
+    walk_items(reply, identity_fn, &id);
+    bool explicit_list = b->cfg->dbus.n_packs > 0;
+    if (!id.has_cvl && !explicit_list) {
+        /* A shunt or another non-BMS battery service; watch for its CVL becoming valid. */
+        if (s->state != PKS_IGNORED)
+            log_info("%s: not a BMS (no valid /Info/MaxChargeVoltage); ignored", s->name);
+        s->state = PKS_IGNORED;
+        return;
+    }
+    char key[PK_ID_LEN];
+    if (id.has_di)
+        snprintf(key, sizeof key, "di:%d", id.di);
+    else if (id.has_serial)
+        snprintf(key, sizeof key, "serial:%s", id.serial);
+    else if (explicit_list)
+        snprintf(key, sizeof key, "name:%s", s->name);
+    else {
+        log_warn("%s: no /DeviceInstance and no /Serial; ignored (a pack must be identifiable)", s->name);
+        s->state = PKS_IGNORED;
+        return;
+    }
+    int k = find_slot(b, key);
+    if (k >= 0 && b->slot[k].svc >= 0 && b->slot[k].svc != idx) {
+        log_warn("%s: same identity %s as %s; ignored", s->name, key, b->slot[k].service);
+        s->state = PKS_IGNORED;
+        return;
+    }
+    bool is_new = false;
+    if (k < 0) {
+        k = alloc_slot(b);
+        if (k < 0) {
+            log_warn("%s: already %d packs; ignored", s->name, POL_MAX_PACKS);
+            s->state = PKS_IGNORED;
+            return;
+        }
+        bool reused = b->slot[k].used;
+        memset(&b->slot[k], 0, sizeof b->slot[k]);
+        b->slot[k].used = true;
+        snprintf(b->slot[k].id, sizeof b->slot[k].id, "%s", key);
+        is_new = !reused;
+        log_info("pack %s found at %s (%s), slot %d%s", key, s->name, id.product[0] ? id.product : "?",
+                 k, reused ? " (reusing a gone pack's slot)" : "");
+    } else {
+        pk_slot *sl = &b->slot[k];
+        if (sl->svc < 0 && sl->vanished_ms)
+            log_info("pack %s back at %s after %.1f s%s", key, s->name,
+                     (double)(loop_now_ms() - sl->vanished_ms) / 1000.0,
+                     sl->gone ? " (after the ride-through)" : " (within the ride-through)");
+    }
+    pk_slot *sl = &b->slot[k];
+    sl->svc = idx;
+    sl->gone = false;
+    sl->vanished_ms = 0;
+    sl->di = id.has_di ? id.di : -1;
+    snprintf(sl->service, sizeof sl->service, "%s", s->name);
+    s->state = PKS_ACTIVE;
+    s->slot = k;
+    if (is_new && b->on_new_slot)
+        b->on_new_slot(b->on_new_slot_ctx, k);
+}
+
+static void on_items_reply(DBusPendingCall *pc, void *data)
+{
+    call_ref *ref = data;
+    pk_bank *b = ref->b;
+    DBusMessage *reply = dbus_pending_call_steal_reply(pc);
+    pk_service *s = &b->svc[ref->idx];
+    if (s->gen != ref->gen || s->state == PKS_FREE) {
+        /* The service left while we waited. */
+        if (reply)
+            dbus_message_unref(reply);
+        return;
+    }
+    if (s->pending == pc) {
+        dbus_pending_call_unref(s->pending);
+        s->pending = NULL;
+    }
+    int64_t now = loop_now_ms();
+    bool was_initial = s->initial;
+    s->initial = false;
+    if (!reply)
+        return;
+    if (dbus_message_get_type(reply) == DBUS_MESSAGE_TYPE_ERROR) {
+        b->call_failures_total++;
+        const char *en = dbus_message_get_error_name(reply);
+        log_rl(&s->rl_call, now, "%s: GetItems failed: %s", s->name, en ? en : "?");
+        if (s->state == PKS_PROBING) {
+            /* Retry later (a slow or starting driver), not at once. */
+            s->next_probe_ms = now + (int64_t)(b->cfg->dbus.poll_interval_s * 1000.0);
+        }
+        (void)was_initial;
+        dbus_message_unref(reply);
+        return;
+    }
+    const char *sender = dbus_message_get_sender(reply);
+    if (sender && !s->owner[0])
+        snprintf(s->owner, sizeof s->owner, "%s", sender);
+    s->last_rx_ms = now;
+    if (s->state == PKS_PROBING || s->state == PKS_IGNORED)
+        adopt(b, ref->idx, reply);
+    if (s->state == PKS_ACTIVE) {
+        pk_slot *sl = &b->slot[s->slot];
+        /* GetItems is the whole truth: paths it lacks are missing, not left at old values. */
+        int label = sl->di;
+        rdg_clear(&sl->cur);
+        sl->cur.label = label;
+        apply_ctx a = {b, sl};
+        if (!walk_items(reply, apply_fn, &a))
+            log_rl(&s->rl_call, now, "%s: GetItems reply is not a{sa{sv}}", s->name);
+        sl->dirty = true;
+        sl->reported = true;
+    }
+    dbus_message_unref(reply);
+}
+
+/* ---- signals ---- */
+
+static void on_name_owner_changed(pk_bank *b, DBusMessage *msg)
+{
+    const char *name, *old_owner, *new_owner;
+    if (!dbus_message_get_args(msg, NULL, DBUS_TYPE_STRING, &name, DBUS_TYPE_STRING, &old_owner,
+                               DBUS_TYPE_STRING, &new_owner, DBUS_TYPE_INVALID))
+        return;
+    if (!is_candidate(b, name))
+        return;
+    int idx = find_by_name(b, name);
+    if (old_owner[0] && idx >= 0)
+        vanish_service(b, idx, "left the bus");
+    if (new_owner[0])
+        add_service(b, name, new_owner, false);
+}
+
+typedef struct {
+    pk_bank *b;
+    int idx;
+} signal_ctx;
+
+static void signal_item_fn(void *ctx, const char *path, DBusMessageIter *value)
+{
+    signal_ctx *c = ctx;
+    pk_service *s = &c->b->svc[c->idx];
+    if (s->state == PKS_ACTIVE) {
+        apply_value(c->b, &c->b->slot[s->slot], path, value);
+    } else if (s->state == PKS_IGNORED && strcmp(path, "/Info/MaxChargeVoltage") == 0) {
+        double d;
+        if (var_number(value, &d) == VAR_OK)
+            s->reprobe = true;   /* it became a BMS: look at it again at the next tick */
+    }
+}
+
+static DBusHandlerResult filter(DBusConnection *conn, DBusMessage *msg, void *data)
+{
+    (void)conn;
+    pk_bank *b = data;
+    if (dbus_message_get_type(msg) != DBUS_MESSAGE_TYPE_SIGNAL)
+        return DBUS_HANDLER_RESULT_NOT_YET_HANDLED;
+    if (dbus_message_is_signal(msg, DBUS_INTERFACE_DBUS, "NameOwnerChanged")) {
+        on_name_owner_changed(b, msg);
+        return DBUS_HANDLER_RESULT_NOT_YET_HANDLED;   /* the settings module wants it too */
+    }
+    bool props = dbus_message_is_signal(msg, BI_IFACE, "PropertiesChanged");
+    bool items = !props && dbus_message_is_signal(msg, BI_IFACE, "ItemsChanged");
+    if (!props && !items)
+        return DBUS_HANDLER_RESULT_NOT_YET_HANDLED;
+    int idx = find_by_owner(b, dbus_message_get_sender(msg));
+    if (idx < 0)
+        return DBUS_HANDLER_RESULT_NOT_YET_HANDLED;
+    pk_service *s = &b->svc[idx];
+    s->last_rx_ms = loop_now_ms();
+    signal_ctx c = {b, idx};
+    if (props) {
+        const char *path = dbus_message_get_path(msg);
+        DBusMessageIter it, v;
+        /* Cheap prefilter: most signals are for paths we do not read (cells, balancing...). */
+        if (path && (var_path_used(path) || s->state == PKS_IGNORED) && dbus_message_iter_init(msg, &it) &&
+            find_value(&it, &v))
+            signal_item_fn(&c, path, &v);
+    } else if (strcmp(dbus_message_get_path(msg) ? dbus_message_get_path(msg) : "", "/") == 0) {
+        walk_items(msg, signal_item_fn, &c);
+    }
+    return DBUS_HANDLER_RESULT_NOT_YET_HANDLED;
+}
+
+static void on_list_names(DBusPendingCall *pc, void *data)
+{
+    pk_bank *b = data;
+    DBusMessage *reply = dbus_pending_call_steal_reply(pc);
+    dbus_pending_call_unref(pc);
+    b->listed = true;
+    if (!reply)
+        return;
+    DBusMessageIter it, arr;
+    if (dbus_message_get_type(reply) == DBUS_MESSAGE_TYPE_METHOD_RETURN && dbus_message_iter_init(reply, &it) &&
+        dbus_message_iter_get_arg_type(&it) == DBUS_TYPE_ARRAY) {
+        dbus_message_iter_recurse(&it, &arr);
+        while (dbus_message_iter_get_arg_type(&arr) == DBUS_TYPE_STRING) {
+            const char *name;
+            dbus_message_iter_get_basic(&arr, &name);
+            if (is_candidate(b, name) && find_by_name(b, name) < 0)
+                add_service(b, name, NULL, true);
+            dbus_message_iter_next(&arr);
+        }
+    } else {
+        log_err("ListNames failed; relying on NameOwnerChanged");
+    }
+    dbus_message_unref(reply);
+}
+
+int pk_start(pk_bank *b)
+{
+    if (!dbus_connection_add_filter(b->conn, filter, b, NULL))
+        return -1;
+    /* One bus-wide rule per signal type (Venus caps match rules per connection at 1024).
+     * NULL error: the rules are sent without waiting for the replies. */
+    dbus_bus_add_match(b->conn, "type='signal',sender='org.freedesktop.DBus',interface='org.freedesktop.DBus',"
+                                "member='NameOwnerChanged'", NULL);
+    dbus_bus_add_match(b->conn, "type='signal',interface='" BI_IFACE "',member='PropertiesChanged'", NULL);
+    dbus_bus_add_match(b->conn, "type='signal',interface='" BI_IFACE "',member='ItemsChanged',path='/'", NULL);
+
+    DBusMessage *m = dbus_message_new_method_call(DBUS_SERVICE_DBUS, DBUS_PATH_DBUS, DBUS_INTERFACE_DBUS,
+                                                  "ListNames");
+    DBusPendingCall *pc = NULL;
+    if (!m || !dbus_connection_send_with_reply(b->conn, m, &pc, b->cfg->dbus.call_timeout_ms) || !pc) {
+        if (m)
+            dbus_message_unref(m);
+        return -1;
+    }
+    dbus_message_unref(m);
+    if (!dbus_pending_call_set_notify(pc, on_list_names, b, NULL))
+        return -1;
+    return 0;
+}
+
+void pk_tick(pk_bank *b, int64_t now_ms)
+{
+    int64_t poll_ms = (int64_t)(b->cfg->dbus.poll_interval_s * 1000.0);
+    int64_t ride_ms = (int64_t)(b->cfg->dbus.ride_through_s * 1000.0);
+    for (int k = 0; k < PK_MAX_SERVICES; k++) {
+        pk_service *s = &b->svc[k];
+        if (s->pending)
+            continue;
+        if (s->state == PKS_ACTIVE && now_ms - s->last_rx_ms >= poll_ms) {
+            /* Silent for a poll interval: ask. A hung pack's call times out on its own. */
+            send_get_items(b, k);
+        } else if (s->state == PKS_PROBING && now_ms >= s->next_probe_ms) {
+            send_get_items(b, k);
+        } else if (s->state == PKS_IGNORED && s->reprobe) {
+            s->reprobe = false;
+            send_get_items(b, k);
+        }
+    }
+    for (int k = 0; k < b->n_slots; k++) {
+        pk_slot *sl = &b->slot[k];
+        if (sl->used && sl->svc < 0 && !sl->gone && sl->vanished_ms &&
+            now_ms - sl->vanished_ms > ride_ms) {
+            sl->gone = true;
+            log_warn("pack %s (%s) gone: absent for more than %.0f s; the bank stays short of it",
+                     sl->id, sl->service, b->cfg->dbus.ride_through_s);
+        }
+    }
+}
+
+int pk_collect(pk_bank *b, rdg_reading *out)
+{
+    for (int k = 0; k < b->n_slots; k++) {
+        pk_slot *sl = &b->slot[k];
+        out[k] = sl->cur;
+        out[k].fresh = sl->used && sl->dirty && sl->svc >= 0;
+        sl->dirty = false;
+    }
+    return b->n_slots;
+}
+
+bool pk_discovery_done(const pk_bank *b)
+{
+    if (!b->listed)
+        return false;
+    for (int k = 0; k < PK_MAX_SERVICES; k++)
+        if (b->svc[k].state != PKS_FREE && b->svc[k].initial)
+            return false;
+    return true;
+}
+
+int pk_n_probing(const pk_bank *b)
+{
+    int n = 0;
+    for (int k = 0; k < PK_MAX_SERVICES; k++)
+        if (b->svc[k].state == PKS_PROBING)
+            n++;
+    return n;
+}
+
+int pk_n_reported(const pk_bank *b)
+{
+    int n = 0;
+    for (int k = 0; k < b->n_slots; k++)
+        if (b->slot[k].used && b->slot[k].reported)
+            n++;
+    return n;
+}
+
+const char *pk_presence(const pk_bank *b, int slot)
+{
+    if (slot < 0 || slot >= b->n_slots || !b->slot[slot].used)
+        return "unused";
+    const pk_slot *sl = &b->slot[slot];
+    if (sl->svc >= 0)
+        return "present";
+    return sl->gone ? "gone" : "absent";
+}
