@@ -42,7 +42,7 @@ int main(int argc, char **argv)
     } all[] = {
         {"reading", suite_reading}, {"tier", suite_tier},   {"latch", suite_latch},
         {"guard", suite_guard},     {"share", suite_share}, {"fmt", suite_fmt},
-        {"policy", suite_policy},   {"conf", suite_conf},   {"prop", suite_prop},
+        {"policy", suite_policy},   {"conf", suite_conf},   {"prop", suite_prop},     {"record", suite_record},
     };
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         if (!only || strcmp(only, all[i].name) == 0)
