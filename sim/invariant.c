@@ -1,0 +1,161 @@
+/* Invariant checks (SIMULATION.md section 10); the first violation is kept with its time, pack, cell and values. */
+#include <math.h>
+#include <stdarg.h>
+#include <string.h>
+
+#include "invariant.h"
+#include "tier.h"
+
+void inv_fmt_time(int64_t t_ms, char *buf, size_t len)
+{
+    int64_t s = t_ms / 1000;
+    snprintf(buf, len, "%.1f s (day %lld %02lld:%02lld:%02lld)", (double)t_ms / 1000.0,
+             (long long)(s / 86400), (long long)(s % 86400 / 3600), (long long)(s % 3600 / 60),
+             (long long)(s % 60));
+}
+
+static bool violate(inv_t *v, int64_t t_ms, const char *name, int pack, int cell, const char *fmt, ...)
+{
+    if (v->violated)
+        return false;
+    v->violated = true;
+    v->t_ms = t_ms;
+    snprintf(v->name, sizeof v->name, "%s", name);
+    char when[64], where[48], what[256];
+    inv_fmt_time(t_ms, when, sizeof when);
+    if (pack >= 0 && cell >= 0)
+        snprintf(where, sizeof where, "pack %d cell %d", pack + 1, cell + 1);
+    else if (pack >= 0)
+        snprintf(where, sizeof where, "pack %d", pack + 1);
+    else
+        snprintf(where, sizeof where, "bank");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    snprintf(v->msg, sizeof v->msg, "invariant %s violated at t=%s, %s: %s", name, when, where, what);
+    return false;
+}
+
+void inv_init(inv_t *v, const scn_t *s, const pol_config *cfg)
+{
+    memset(v, 0, sizeof *v);
+    v->s = s;
+    v->cfg = cfg;
+    pol_config_default(&v->env);
+    v->env_nominal_a = cfg->nominal_ccl_a < s->rating_a ? cfg->nominal_ccl_a : s->rating_a;
+    for (int k = 0; k < SCN_MAX_PACKS; k++)
+        v->over_ccl_since_ms[k] = v->over_dcl_since_ms[k] = -1;
+    /* The controller needs a poll and its latency to see a change, and the CCL a tick to act. */
+    v->grace_ms = (int64_t)(s->grace_s * 1000.0) + 2 * s->poll_ms + s->latency_ms;
+}
+
+bool inv_static(inv_t *v)
+{
+    if (!v->s->expect.safe)
+        return true;
+    for (int k = 0; k < v->s->n_packs; k++)
+        if (v->cfg->cell_stop_v >= v->s->pack[k].ovp_v)
+            return violate(v, 0, "cell-stop-below-ovp", k, -1,
+                           "cell_stop_v %.3f V is not below the BMS over-voltage trip %.3f V: the "
+                           "BMS, not the controller, would end every charge",
+                           v->cfg->cell_stop_v, v->s->pack[k].ovp_v);
+    return true;
+}
+
+bool inv_ctrl(inv_t *v, int64_t now_ms, const pol_output *out)
+{
+    const pol_config *c = v->cfg;
+    double ccl = out->ccl_a;
+    if (!(ccl >= 0.0))
+        return violate(v, now_ms, "ccl-valid", -1, -1, "CCL %g A is negative or NaN", ccl);
+    if (ccl > v->s->rating_a + 1e-9 || ccl > c->nominal_ccl_a + 1e-9)
+        return violate(v, now_ms, "ccl-nominal", -1, -1,
+                       "CCL %.2f A above the nominal (config %.1f A, bank rating %.1f A)", ccl,
+                       c->nominal_ccl_a, v->s->rating_a);
+    if (out->spread_valid || out->spike) {
+        int top = v->env.n_tiers - 1;
+        int t = out->spike ? top
+                           : tier_lookup(v->env.tier_spread_pct, v->env.n_tiers, out->spread_pct);
+        double lim = tier_amps(v->env_nominal_a, v->env.tier_ccl_pct[t]);
+        if (ccl > lim + 1e-9)
+            return violate(v, now_ms, "ccl-tier", -1, -1,
+                           "CCL %.2f A above the tier limit %.1f A (%.0f %%) for the spread the "
+                           "controller saw, %.2f pp%s",
+                           ccl, lim, v->env.tier_ccl_pct[t], out->spread_pct,
+                           out->spike ? " with a cell spike" : "");
+    }
+    /* Alarm hold: the red alert may only clear once its cause has been gone for the hold. */
+    int top = c->n_tiers - 1;
+    bool cause = out->spike ||
+                 (out->spread_valid && top > 0 && pol_tier_for_spread(c, out->spread_pct) >= top);
+    if (cause) {
+        v->cause_seen = true;
+        v->last_cause_ms = now_ms;
+    }
+    int64_t hold_ms = (int64_t)(c->alarm_clear_hold_s * 1000.0);
+    if (v->red_prev && !out->red_alert && v->cause_seen && now_ms - v->last_cause_ms < hold_ms)
+        return violate(v, now_ms, "alarm-hold", -1, -1,
+                       "red alert cleared %.1f s after its cause was last seen, hold is %.1f s",
+                       (double)(now_ms - v->last_cause_ms) / 1000.0, c->alarm_clear_hold_s);
+    v->red_prev = out->red_alert;
+    return true;
+}
+
+bool inv_sum(inv_t *v, int64_t now_ms, double i_bank_a, const double *i_a, int n, double scale_a)
+{
+    double sum = 0.0, mag = fabs(i_bank_a) + scale_a;
+    for (int k = 0; k < n; k++) {
+        sum += i_a[k];
+        mag += fabs(i_a[k]);
+    }
+    if (fabs(sum - i_bank_a) > 1e-12 * mag + 1e-12)
+        return violate(v, now_ms, "current-sum", -1, -1, "pack currents sum to %.15g A, bank %.15g A",
+                       sum, i_bank_a);
+    return true;
+}
+
+bool inv_pack(inv_t *v, int64_t now_ms, int k, const pack_t *p, double ccl_a, double dcl_a)
+{
+    const int n = p->p.n_cells;
+    /* Charge conservation: SOC change against the independent ledgers of every flow. */
+    double base = p->q_bus_as - p->q_draw_as;
+    for (int i = 0; i < n; i++) {
+        double cap_as = 1.0 / p->inv_cap_as[i];
+        double got = (p->soc[i] - p->p.cell_soc0[i]) * cap_as;
+        double want = base - p->q_sd_as[i] + p->q_bal_as[i] + p->q_set_as[i];
+        if (fabs(got - want) > 1e-7 * cap_as)
+            return violate(v, now_ms, "charge-conservation", k, i,
+                           "SOC moved %.6f As, the ledgers say %.6f As", got, want);
+    }
+    if (v->s->expect.safe && p->vmax >= p->p.ovp_v)
+        return violate(v, now_ms, "cell-ovp", k, p->imax,
+                       "cell at %.4f V reached the BMS over-voltage trip %.3f V", p->vmax, p->p.ovp_v);
+    if (!v->s->dc_feed_in) {
+        /* With DC feed-in the chargers ignore CCL by design: only CVL and the cell guard protect. */
+        double tol = fmax(v->s->tol_a, v->s->tol_pct / 100.0 * ccl_a);
+        if (p->i_a > ccl_a + tol) {
+            if (v->over_ccl_since_ms[k] < 0)
+                v->over_ccl_since_ms[k] = now_ms;
+            if (now_ms - v->over_ccl_since_ms[k] > v->grace_ms)
+                return violate(v, now_ms, "pack-ccl", k, -1,
+                               "charge current %.2f A above its own CCL %.2f A (+%.1f A) for %.0f s",
+                               p->i_a, ccl_a, tol,
+                               (double)(now_ms - v->over_ccl_since_ms[k]) / 1000.0);
+        } else {
+            v->over_ccl_since_ms[k] = -1;
+        }
+    }
+    double tol = fmax(v->s->tol_a, v->s->tol_pct / 100.0 * dcl_a);
+    if (-p->i_a > dcl_a + tol) {
+        if (v->over_dcl_since_ms[k] < 0)
+            v->over_dcl_since_ms[k] = now_ms;
+        if (now_ms - v->over_dcl_since_ms[k] > v->grace_ms)
+            return violate(v, now_ms, "pack-dcl", k, -1,
+                           "discharge current %.2f A above its own DCL %.2f A (+%.1f A) for %.0f s",
+                           -p->i_a, dcl_a, tol, (double)(now_ms - v->over_dcl_since_ms[k]) / 1000.0);
+    } else {
+        v->over_dcl_since_ms[k] = -1;
+    }
+    return true;
+}

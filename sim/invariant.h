@@ -1,0 +1,51 @@
+/* Invariants checked at every step: the controller's limits, the plant's physics, the BMS-facing promises. */
+#ifndef BMSAGG_SIM_INVARIANT_H
+#define BMSAGG_SIM_INVARIANT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "pack.h"
+#include "policy.h"
+#include "scenario.h"
+
+typedef struct {
+    const scn_t *s;
+    const pol_config *cfg;
+    pol_config env;            /* the safety envelope: the original design's tier table */
+    double env_nominal_a;      /* min(config nominal, bank rating) */
+    bool violated;
+    char name[48];             /* the violated invariant, e.g. "ccl-tier" */
+    char msg[400];             /* time, pack, cell and values */
+    int64_t t_ms;
+    /* alarm hold */
+    bool red_prev;
+    bool cause_seen;
+    int64_t last_cause_ms;
+    /* pack over-limit timers */
+    int64_t over_ccl_since_ms[SCN_MAX_PACKS];
+    int64_t over_dcl_since_ms[SCN_MAX_PACKS];
+    int64_t grace_ms;
+} inv_t;
+
+void inv_init(inv_t *v, const scn_t *s, const pol_config *cfg);
+
+/* Static checks of the config against the plant before the run (returns false on violation). */
+bool inv_static(inv_t *v);
+
+/* After each controller tick: tier envelope, nominal, alarm hold. */
+bool inv_ctrl(inv_t *v, int64_t now_ms, const pol_output *out);
+
+/* Plant: pack currents sum to the bank current, to 1e-12 of scale_a = sum of G_k |E_k| (the
+ * size of the terms the closed form cancels, so the bound is rounding, not physics). */
+bool inv_sum(inv_t *v, int64_t now_ms, double i_bank_a, const double *i_a, int n, double scale_a);
+
+/* Plant and BMS-facing checks of one pack after a step: charge conservation per cell, OVP in safe
+ * scenarios, pack current within its own CCL/DCL (beyond tolerance for longer than the grace). */
+bool inv_pack(inv_t *v, int64_t now_ms, int k, const pack_t *p, double ccl_a, double dcl_a);
+
+/* Formats a millisecond time as "12345.0 s (day 0 03:25:45)". */
+void inv_fmt_time(int64_t t_ms, char *buf, size_t len);
+
+#endif

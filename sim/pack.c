@@ -1,0 +1,312 @@
+/* Pack physics and BMS behaviour (SIMULATION.md sections 1, 4, 5, 6). Current is + on charge here,
+ * the opposite of the modelling texts, so every formula from them has its sign flipped once. */
+#include <math.h>
+#include <stddef.h>
+
+#include "ocv.h"
+#include "pack.h"
+
+void pack_params_default(pack_params *p)
+{
+    p->n_cells = 16;
+    for (int i = 0; i < PACK_MAX_CELLS; i++) {
+        p->cell_cap_ah[i] = 280.0;
+        p->cell_soc0[i] = 0.5;
+        p->r0_ohm[i] = 0.22e-3;
+        p->r1_ohm[i] = 0.25e-3;
+        p->sd_a[i] = 0.0;
+    }
+    p->tau_s = 60.0;
+    p->rext_ohm = 5e-3;
+    p->draw_a = 0.010;
+    p->ovp_v = 3.65;
+    p->ovpr_v = 3.50;
+    p->ovp_delay_s = 2.0;
+    p->uvp_v = 2.50;
+    p->uvpr_v = 2.75;
+    p->uvp_delay_s = 2.0;
+    p->ocp_chg_a = 160.0;
+    p->ocp_dis_a = 220.0;
+    p->ocp_delay_s = 10.0;
+    p->ocp_release_s = 32.0;
+    p->chg_temp_min_c = 0.0;
+    p->balancer = PACK_BAL_ACTIVE;
+    p->bal_a = 2.0;
+    p->bal_start_v = 3.40;
+    p->bal_trigger_v = 0.005;
+    p->bal_eff = 0.9;
+    p->rep_soc0_pct = 50.0;
+    p->rep_offset_a = 0.0;
+    p->rep_gain = 0.0;
+    p->rep_eff = 1.0;
+    p->rep_cap_ah = 280.0;
+    p->rep_reset_v = 3.45;
+    p->rep_resolution_pct = 1.0;
+    p->ccl_max_a = 100.0;
+    p->dcl_max_a = 150.0;
+    p->cvl_cell_v = 3.45;
+    p->ccl_taper_start_v = 3.45;
+    p->ccl_taper_end_v = 3.55;
+    p->temp0_c = 25.0;
+    p->cth_j_per_k = 90000.0;
+    p->rth_k_per_w = 0.15;
+}
+
+void pack_init(pack_t *k, double dt_s)
+{
+    ocv_init();
+    const pack_params *p = &k->p;
+    k->alpha = exp(-dt_s / p->tau_s);
+    k->rsum_ohm = 0.0;
+    for (int i = 0; i < p->n_cells; i++) {
+        k->soc[i] = p->cell_soc0[i];
+        k->v1[i] = 0.0;
+        k->bal[i] = 0.0;
+        k->inv_cap_as[i] = 1.0 / (p->cell_cap_ah[i] * 3600.0);
+        k->q_sd_as[i] = k->q_bal_as[i] = k->q_set_as[i] = 0.0;
+        k->rsum_ohm += p->r0_ohm[i] + p->r1_ohm[i] * (1.0 - k->alpha);
+        k->ocv[i] = ocv_v(k->soc[i]);
+        k->v[i] = k->ocv[i];
+    }
+    k->q_bus_as = k->q_draw_as = 0.0;
+    k->r_factor = 1.0;
+    k->i_a = 0.0;
+    k->temp_c = p->temp0_c;
+    k->chg_fet = k->dis_fet = true;
+    k->ovp = k->uvp = k->ocp_chg = k->ocp_dis = k->cold = false;
+    k->ovp_since_ms = k->uvp_since_ms = k->ocpc_since_ms = k->ocpd_since_ms = -1;
+    k->ocpc_until_ms = k->ocpd_until_ms = -1;
+    k->forced_chg_until_ms = k->forced_dis_until_ms = -1;
+    k->bal_on = false;
+    k->ovp_trips = k->uvp_trips = k->ocp_trips = 0;
+    k->rep_soc_pct = p->rep_soc0_pct;
+    k->rep_consumed_ah = -(100.0 - p->rep_soc0_pct) / 100.0 * p->rep_cap_ah;
+    k->connected = true;
+    pack_prepare(k, p->temp0_c);
+    k->v_term = k->e_v;
+    double vmax = -INFINITY, vmin = INFINITY;
+    for (int i = 0; i < p->n_cells; i++) {
+        if (k->v[i] > vmax) {
+            vmax = k->v[i];
+            k->imax = i;
+        }
+        if (k->v[i] < vmin) {
+            vmin = k->v[i];
+            k->imin = i;
+        }
+    }
+    k->vmax = vmax;
+    k->vmin = vmin;
+}
+
+/* Arrhenius with Ea = 20 kJ/mol around 25 C (SIMULATION.md section 4). */
+static double r_temp_factor(double temp_c)
+{
+    const double ea_over_r = 20000.0 / 8.314;
+    return exp(ea_over_r * (1.0 / (temp_c + 273.15) - 1.0 / 298.15));
+}
+
+void pack_prepare(pack_t *k, double ambient_c)
+{
+    (void)ambient_c;
+    const int n = k->p.n_cells;
+    double e = 0.0;
+    /* Zero-order-hold RC: v1(n+1) = a v1(n) + b I, so over the step the cell is
+     * OCV + a v1(n) + (R0 + b) I: linear in I, which the bus solve needs. */
+    for (int i = 0; i < n; i++) {
+        double o = ocv_v(k->soc[i]);
+        k->ocv[i] = o;
+        e += o + k->alpha * k->v1[i];
+    }
+    k->e_v = e;
+    k->r_ohm = k->p.rext_ohm + k->r_factor * k->rsum_ohm;
+}
+
+static void run_timer(bool cond, int64_t *since_ms, int64_t now_ms, double delay_s, bool *fired)
+{
+    if (!cond) {
+        *since_ms = -1;
+        *fired = false;
+        return;
+    }
+    if (*since_ms < 0)
+        *since_ms = now_ms;
+    *fired = (double)(now_ms - *since_ms) >= delay_s * 1000.0;
+}
+
+void pack_advance(pack_t *k, double i_a, double dt_s, int64_t now_ms, double ambient_c)
+{
+    const pack_params *p = &k->p;
+    const int n = p->n_cells;
+    const double a = k->alpha, f = k->r_factor;
+
+    /* Balancer decision from the previous step's voltages (a BMS acts on what it measured). */
+    double spread = k->vmax - k->vmin;
+    if (p->balancer == PACK_BAL_NONE || p->bal_a <= 0.0)
+        k->bal_on = false;
+    else if (!k->bal_on)
+        k->bal_on = k->vmax > p->bal_start_v && spread > p->bal_trigger_v;
+    else if (spread < 0.5 * p->bal_trigger_v || k->vmax < p->bal_start_v - 0.02)
+        k->bal_on = false;   /* hysteresis: half the trigger, 20 mV below start */
+    for (int i = 0; i < n; i++)
+        k->bal[i] = 0.0;
+    if (k->bal_on) {
+        if (p->balancer == PACK_BAL_ACTIVE) {
+            /* Active: takes bal_a out of the highest cell and gives bal_a * eff to the lowest. */
+            k->bal[k->imax] = -p->bal_a;
+            k->bal[k->imin] += p->bal_a * p->bal_eff;
+        } else {
+            double lim = k->vmin + p->bal_trigger_v;
+            for (int i = 0; i < n; i++)
+                if (k->v[i] > lim && k->v[i] > p->bal_start_v)
+                    k->bal[i] = -p->bal_a * (k->v[i] / 3.3);   /* bleed resistor: V / R */
+        }
+    }
+
+    /* Cells: the string carries the terminal current minus the BMS's own draw. */
+    double vmax = -INFINITY, vmin = INFINITY;
+    int imax = 0, imin = 0;
+    const double i_str = i_a - p->draw_a;
+    for (int i = 0; i < n; i++) {
+        double ic = i_str - p->sd_a[i] + k->bal[i];
+        double b = f * p->r1_ohm[i] * (1.0 - a);
+        k->v1[i] = a * k->v1[i] + b * i_a;
+        k->v[i] = k->ocv[i] + f * p->r0_ohm[i] * i_a + k->v1[i];
+        k->soc[i] += ic * dt_s * k->inv_cap_as[i];
+        k->q_sd_as[i] += p->sd_a[i] * dt_s;
+        k->q_bal_as[i] += k->bal[i] * dt_s;
+        if (k->v[i] > vmax) {
+            vmax = k->v[i];
+            imax = i;
+        }
+        if (k->v[i] < vmin) {
+            vmin = k->v[i];
+            imin = i;
+        }
+    }
+    k->q_draw_as += p->draw_a * dt_s;
+    k->vmax = vmax;
+    k->vmin = vmin;
+    k->imax = imax;
+    k->imin = imin;
+    k->i_a = i_a;
+    k->v_term = k->e_v + k->r_ohm * i_a;
+
+    /* Thermal node: Joule heat in, conduction to ambient out. */
+    double heat_w = i_a * i_a * k->r_ohm;
+    k->temp_c += dt_s * (heat_w - (k->temp_c - ambient_c) / p->rth_k_per_w) / p->cth_j_per_k;
+    k->r_factor = r_temp_factor(k->temp_c);
+
+    /* Protection: any cell over OVP for the delay opens the charge FET; all cells under the
+     * release voltage close it again (JK behaviour). Likewise UVP on the discharge FET. */
+    bool fired;
+    run_timer(vmax > p->ovp_v, &k->ovp_since_ms, now_ms, p->ovp_delay_s, &fired);
+    if (fired && !k->ovp) {
+        k->ovp = true;
+        k->ovp_trips++;
+    } else if (k->ovp && vmax < p->ovpr_v) {
+        k->ovp = false;
+    }
+    run_timer(vmin < p->uvp_v, &k->uvp_since_ms, now_ms, p->uvp_delay_s, &fired);
+    if (fired && !k->uvp) {
+        k->uvp = true;
+        k->uvp_trips++;
+    } else if (k->uvp && vmin > p->uvpr_v) {
+        k->uvp = false;
+    }
+    run_timer(i_a > p->ocp_chg_a, &k->ocpc_since_ms, now_ms, p->ocp_delay_s, &fired);
+    if (fired && !k->ocp_chg) {
+        k->ocp_chg = true;
+        k->ocp_trips++;
+        k->ocpc_until_ms = now_ms + (int64_t)(p->ocp_release_s * 1000.0);
+    } else if (k->ocp_chg && now_ms >= k->ocpc_until_ms) {
+        k->ocp_chg = false;
+    }
+    run_timer(-i_a > p->ocp_dis_a, &k->ocpd_since_ms, now_ms, p->ocp_delay_s, &fired);
+    if (fired && !k->ocp_dis) {
+        k->ocp_dis = true;
+        k->ocp_trips++;
+        k->ocpd_until_ms = now_ms + (int64_t)(p->ocp_release_s * 1000.0);
+    } else if (k->ocp_dis && now_ms >= k->ocpd_until_ms) {
+        k->ocp_dis = false;
+    }
+    if (!k->cold && k->temp_c < p->chg_temp_min_c)
+        k->cold = true;
+    else if (k->cold && k->temp_c > p->chg_temp_min_c + 5.0)
+        k->cold = false;
+    bool forced_chg = k->forced_chg_until_ms >= 0 && now_ms < k->forced_chg_until_ms;
+    bool forced_dis = k->forced_dis_until_ms >= 0 && now_ms < k->forced_dis_until_ms;
+    k->chg_fet = !(k->ovp || k->ocp_chg || k->cold || forced_chg);
+    k->dis_fet = !(k->uvp || k->ocp_dis || forced_dis);
+
+    /* Reported SOC: the BMS counts what its shunt measures (gain and offset errors, its own
+     * efficiency guess, not its own draw) against the capacity it was told. */
+    double meas = i_a * (1.0 + p->rep_gain) + p->rep_offset_a;
+    double dq_ah = meas * dt_s / 3600.0;
+    if (dq_ah > 0.0)
+        dq_ah *= p->rep_eff;
+    k->rep_consumed_ah += dq_ah;
+    k->rep_soc_pct += dq_ah / p->rep_cap_ah * 100.0;
+    if (p->rep_reset_v > 0.0 && vmax >= p->rep_reset_v && i_a > 0.0)
+        k->rep_soc_pct = 100.0;
+    if (k->rep_soc_pct > 100.0)
+        k->rep_soc_pct = 100.0;
+    if (k->rep_soc_pct < 0.0)
+        k->rep_soc_pct = 0.0;
+    if (k->rep_soc_pct >= 100.0)
+        k->rep_consumed_ah = 0.0;
+}
+
+void pack_limits(const pack_t *k, double *cvl_v, double *ccl_a, double *dcl_a)
+{
+    const pack_params *p = &k->p;
+    *cvl_v = p->cvl_cell_v * p->n_cells;
+    /* Like dbus-serialbattery's cell-voltage CCL: full up to the taper start, 10 % at its end,
+     * nothing near the trip. */
+    double f;
+    if (k->vmax <= p->ccl_taper_start_v)
+        f = 1.0;
+    else if (k->vmax >= p->ovp_v - 0.05)
+        f = 0.0;
+    else if (k->vmax >= p->ccl_taper_end_v)
+        f = 0.1;
+    else
+        f = 1.0 - 0.9 * (k->vmax - p->ccl_taper_start_v) / (p->ccl_taper_end_v - p->ccl_taper_start_v);
+    if (k->temp_c < p->chg_temp_min_c + 5.0)
+        f *= 0.25;   /* cold derate */
+    *ccl_a = k->chg_fet ? p->ccl_max_a * f : 0.0;
+    double g;
+    if (k->vmin >= 3.10)
+        g = 1.0;
+    else if (k->vmin <= 2.90)
+        g = 0.0;
+    else
+        g = (k->vmin - 2.90) / 0.20;
+    *dcl_a = k->dis_fet ? p->dcl_max_a * g : 0.0;
+}
+
+double pack_reported_soc(const pack_t *k)
+{
+    double r = k->p.rep_resolution_pct;
+    if (r <= 0.0)
+        return k->rep_soc_pct;
+    return floor(k->rep_soc_pct / r + 0.5) * r;
+}
+
+void pack_set_soc(pack_t *k, int cell, double soc)
+{
+    double delta = soc - k->soc[cell];
+    k->q_set_as[cell] += delta / k->inv_cap_as[cell];
+    k->soc[cell] = soc;
+}
+
+double pack_true_soc_pct(const pack_t *k)
+{
+    double q = 0.0, c = 0.0;
+    for (int i = 0; i < k->p.n_cells; i++) {
+        double cap = k->p.cell_cap_ah[i];
+        q += k->soc[i] * cap;
+        c += cap;
+    }
+    return c > 0.0 ? 100.0 * q / c : 0.0;
+}

@@ -1,0 +1,112 @@
+/* One pack: S LFP cells in series (1RC Thevenin each), its external resistance, and its BMS. */
+#ifndef BMSAGG_SIM_PACK_H
+#define BMSAGG_SIM_PACK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define PACK_MAX_CELLS 32
+
+typedef enum { PACK_BAL_NONE = 0, PACK_BAL_PASSIVE, PACK_BAL_ACTIVE } pack_balancer;
+
+/* Everything a scenario sets. Units in the names; current + = charging. */
+typedef struct {
+    int n_cells;
+    double cell_cap_ah[PACK_MAX_CELLS];
+    double cell_soc0[PACK_MAX_CELLS];      /* initial true SOC, fraction of the cell's capacity */
+    double r0_ohm[PACK_MAX_CELLS];         /* at 25 C */
+    double r1_ohm[PACK_MAX_CELLS];
+    double sd_a[PACK_MAX_CELLS];           /* self-discharge as a constant leak current */
+    double tau_s;                          /* RC time constant (the same for all cells of a pack) */
+    double rext_ohm;                       /* FETs, shunt, busbars, cable, fuse */
+    double draw_a;                         /* BMS self-draw from the whole string (uncounted by the BMS) */
+
+    /* protection */
+    double ovp_v, ovpr_v, ovp_delay_s;
+    double uvp_v, uvpr_v, uvp_delay_s;
+    double ocp_chg_a, ocp_dis_a, ocp_delay_s, ocp_release_s;
+    double chg_temp_min_c;                 /* charge FET opens below (releases 5 C above) */
+
+    /* balancer */
+    pack_balancer balancer;
+    double bal_a, bal_start_v, bal_trigger_v, bal_eff;
+
+    /* reported SOC (the BMS's coulomb counter) */
+    double rep_soc0_pct;
+    double rep_offset_a;                   /* added to the measured current */
+    double rep_gain;                       /* relative gain error, 0.005 = +0.5 % */
+    double rep_eff;                        /* charge efficiency the BMS assumes */
+    double rep_cap_ah;                     /* the capacity the BMS is set to */
+    double rep_reset_v;                    /* any cell at or above while charging: 100 %; 0 = never */
+    double rep_resolution_pct;             /* published SOC step (JK: 1) */
+
+    /* the limits its driver publishes */
+    double ccl_max_a, dcl_max_a, cvl_cell_v;
+    double ccl_taper_start_v, ccl_taper_end_v;
+
+    /* thermal: one lumped node */
+    double temp0_c, cth_j_per_k, rth_k_per_w;
+} pack_params;
+
+/* Caller-owned state; the simulator reads it for readings, invariants and traces. */
+typedef struct {
+    pack_params p;
+    /* cells */
+    double soc[PACK_MAX_CELLS];
+    double v1[PACK_MAX_CELLS];
+    double ocv[PACK_MAX_CELLS];
+    double v[PACK_MAX_CELLS];
+    double bal[PACK_MAX_CELLS];            /* balancer current into each cell this step */
+    double inv_cap_as[PACK_MAX_CELLS];     /* 1 / (capacity in amp-seconds) */
+    /* independent ledgers for the charge-conservation invariant (amp-seconds) */
+    double q_bus_as;                       /* terminal current, integrated by the bus side */
+    double q_draw_as;
+    double q_sd_as[PACK_MAX_CELLS];
+    double q_bal_as[PACK_MAX_CELLS];
+    double q_set_as[PACK_MAX_CELLS];       /* SOC set by events (hot-add, tests) */
+
+    /* per-step linearisation */
+    double alpha, r_factor, e_v, r_ohm, rsum_ohm;
+    double i_a, v_term;                    /* last step's terminal current and voltage */
+    double vmax, vmin;
+    int imax, imin;                        /* 0-based */
+    double temp_c;
+
+    /* BMS */
+    bool chg_fet, dis_fet;
+    bool ovp, uvp, ocp_chg, ocp_dis, cold;
+    int64_t ovp_since_ms, uvp_since_ms, ocpc_since_ms, ocpd_since_ms;
+    int64_t ocpc_until_ms, ocpd_until_ms;
+    int64_t forced_chg_until_ms, forced_dis_until_ms; /* event trips; INT64_MAX = for good */
+    bool bal_on;
+    uint32_t ovp_trips, uvp_trips, ocp_trips;
+    double rep_soc_pct;
+    double rep_consumed_ah;
+    bool connected;
+} pack_t;
+
+/* Fills p with the project's defaults (a JK-like 16S 280 Ah pack at 50 %). */
+void pack_params_default(pack_params *p);
+
+/* Sets up the state from the parameters. */
+void pack_init(pack_t *k, double dt_s);
+
+/* Linearises the pack for this step: fills ocv[], e_v and r_ohm (V = E + R I). */
+void pack_prepare(pack_t *k, double ambient_c);
+
+/* Advances cells, balancer, BMS and reported SOC by one step at terminal current i_a. */
+void pack_advance(pack_t *k, double i_a, double dt_s, int64_t now_ms, double ambient_c);
+
+/* The limits the pack's driver publishes now. */
+void pack_limits(const pack_t *k, double *cvl_v, double *ccl_a, double *dcl_a);
+
+/* Published (rounded) reported SOC. */
+double pack_reported_soc(const pack_t *k);
+
+/* Sets a cell's true SOC from outside the physics (hot-add, tests), keeping the ledger honest. */
+void pack_set_soc(pack_t *k, int cell, double soc);
+
+/* Mean true SOC in percent, capacity-weighted. */
+double pack_true_soc_pct(const pack_t *k);
+
+#endif

@@ -1,0 +1,666 @@
+/* The simulation loop: fixed step, int64 ms time, events, profile, bus solve, BMS, the core at the poll
+ * interval with latency, invariants every step, decimated trace, final state hash. */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bus.h"
+#include "invariant.h"
+#include "pack.h"
+#include "profile.h"
+#include "run.h"
+#include "trace.h"
+
+#define QN 8
+
+typedef struct {
+    int64_t deliver_ms;
+    rdg_reading r[SCN_MAX_PACKS];
+} snapshot;
+
+typedef struct {
+    pack_t pack[SCN_MAX_PACKS];
+    /* fault windows from events (end times; INT64_MAX = for good) */
+    int64_t spike_until[SCN_MAX_PACKS];
+    double spike_v[SCN_MAX_PACKS];
+    int64_t drop_until[SCN_MAX_PACKS];
+    int64_t nan_until[SCN_MAX_PACKS];
+    int64_t range_until[SCN_MAX_PACKS];
+    double range_v[SCN_MAX_PACKS];
+    int64_t missing_until[SCN_MAX_PACKS];
+    int64_t reconnect_at[SCN_MAX_PACKS];
+    int64_t step_until;
+    double step_a;
+    double ambient_offset_c;
+    snapshot q[QN];
+    int q_head, q_len;
+    pol_state ctrl;
+    pol_output out;
+    inv_t inv;
+    prof_t prof;
+    bus_t bus;
+    double i_k[SCN_MAX_PACKS];
+    double win_vmax[SCN_MAX_PACKS], win_vmin[SCN_MAX_PACKS];
+} run_ctx;
+
+static void uhash(uint64_t *h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) {
+        *h ^= b[i];
+        *h *= 0x100000001b3ull;
+    }
+}
+
+static bool active(int64_t until, int64_t now)
+{
+    return until > now;
+}
+
+static int64_t end_of(int64_t t, int64_t dur)
+{
+    return dur < 0 ? INT64_MAX : t + dur;
+}
+
+static void apply_event(run_ctx *x, const scn_t *s, const scn_event *e)
+{
+    int k0 = e->pack < 0 ? 0 : e->pack, k1 = e->pack < 0 ? s->n_packs : e->pack + 1;
+    int64_t until = end_of(e->t_ms, e->dur_ms);
+    if (e->kind == SCN_EV_CURRENT_STEP) {
+        x->step_until = until;
+        x->step_a = e->value;
+        return;
+    }
+    if (e->kind == SCN_EV_AMBIENT) {
+        x->ambient_offset_c += e->value;
+        return;
+    }
+    for (int k = k0; k < k1; k++) {
+        pack_t *p = &x->pack[k];
+        switch (e->kind) {
+        case SCN_EV_SPIKE:
+            x->spike_until[k] = until;
+            x->spike_v[k] = e->value;
+            break;
+        case SCN_EV_BMS_TRIP:
+            p->forced_chg_until_ms = until;
+            if (e->value >= 1.0)
+                p->forced_dis_until_ms = until;
+            break;
+        case SCN_EV_DROPOUT:
+            x->drop_until[k] = until;
+            break;
+        case SCN_EV_DISCONNECT:
+            p->connected = false;
+            x->drop_until[k] = until;
+            x->reconnect_at[k] = e->dur_ms < 0 ? -1 : until;
+            break;
+        case SCN_EV_ADD_PACK: {
+            double target = e->value / 100.0, mean = pack_true_soc_pct(p) / 100.0;
+            for (int i = 0; i < p->p.n_cells; i++)
+                pack_set_soc(p, i, p->soc[i] + (target - mean));
+            p->rep_soc_pct = e->value;
+            p->connected = true;
+            x->drop_until[k] = -1;
+            break;
+        }
+        case SCN_EV_SOC_DRIFT:
+            p->rep_soc_pct += e->value;
+            if (p->rep_soc_pct > 100.0) p->rep_soc_pct = 100.0;
+            if (p->rep_soc_pct < 0.0) p->rep_soc_pct = 0.0;
+            break;
+        case SCN_EV_NAN:
+            x->nan_until[k] = until;
+            break;
+        case SCN_EV_RANGE:
+            x->range_until[k] = until;
+            x->range_v[k] = e->value;
+            break;
+        case SCN_EV_MISSING:
+            x->missing_until[k] = until;
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+/* What the pack's BMS driver publishes now, with the scenario's faults applied. */
+static void make_reading(run_ctx *x, int k, int64_t now, rdg_reading *r)
+{
+    const pack_t *p = &x->pack[k];
+    rdg_clear(r);
+    r->label = k + 1;
+    if (!p->connected || active(x->drop_until[k], now))
+        return;   /* not fresh: the core keeps the last reading until the pack goes stale */
+    r->fresh = true;
+    double cvl, ccl, dcl;
+    pack_limits(p, &cvl, &ccl, &dcl);
+    double meas = p->i_a * (1.0 + p->p.rep_gain) + p->p.rep_offset_a;
+    double soc = pack_reported_soc(p);
+    rdg_set(r, RDG_SOC, soc);
+    rdg_set(r, RDG_VOLTAGE, p->v_term);
+    rdg_set(r, RDG_CURRENT, meas);
+    rdg_set(r, RDG_POWER, meas * p->v_term);
+    rdg_set(r, RDG_TEMPERATURE, p->temp_c);
+    rdg_set(r, RDG_MIN_CELL, p->vmin);
+    rdg_set(r, RDG_MAX_CELL, p->vmax);
+    r->min_cell_id = p->imin + 1;
+    r->max_cell_id = p->imax + 1;
+    rdg_set(r, RDG_INSTALLED_CAP, p->p.rep_cap_ah);
+    rdg_set(r, RDG_REMAINING_CAP, soc / 100.0 * p->p.rep_cap_ah);
+    rdg_set(r, RDG_CONSUMED_AH, p->rep_consumed_ah);
+    rdg_set(r, RDG_CVL, cvl);
+    rdg_set(r, RDG_CCL, ccl);
+    rdg_set(r, RDG_DCL, dcl);
+    rdg_set(r, RDG_ALLOW_CHARGE, p->chg_fet ? 1.0 : 0.0);
+    rdg_set(r, RDG_ALLOW_DISCHARGE, p->dis_fet ? 1.0 : 0.0);
+    r->alarm[RDG_AL_HIGH_CELL_VOLTAGE] = p->ovp ? 2 : 0;
+    r->alarm[RDG_AL_LOW_CELL_VOLTAGE] = p->uvp ? 2 : 0;
+    r->alarm_present = RDG_BIT(RDG_AL_HIGH_CELL_VOLTAGE) | RDG_BIT(RDG_AL_LOW_CELL_VOLTAGE);
+    if (active(x->spike_until[k], now))
+        r->max_cell_v += x->spike_v[k];
+    if (active(x->nan_until[k], now))
+        r->soc_pct = NAN;
+    if (active(x->range_until[k], now))
+        r->soc_pct = x->range_v[k];
+    if (active(x->missing_until[k], now))
+        r->present &= ~(RDG_BIT(RDG_SOC) | RDG_BIT(RDG_MIN_CELL) | RDG_BIT(RDG_MAX_CELL));
+}
+
+static double spread_true(const run_ctx *x, const scn_t *s)
+{
+    double lo = INFINITY, hi = -INFINITY;
+    for (int k = 0; k < s->n_packs; k++) {
+        if (!x->pack[k].connected)
+            continue;
+        double v = pack_true_soc_pct(&x->pack[k]);
+        lo = v < lo ? v : lo;
+        hi = v > hi ? v : hi;
+    }
+    return hi >= lo ? hi - lo : 0.0;
+}
+
+static int mkdir_p(const char *dir)
+{
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", dir);
+    for (char *p = buf + 1; *p; p++)
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+                return -1;
+            *p = '/';
+        }
+    if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+        return -1;
+    return 0;
+}
+
+static void progress(int64_t t, int64_t end, int *last_pct)
+{
+    int pct = (int)(100 * t / (end > 0 ? end : 1));
+    if (pct == *last_pct)
+        return;
+    *last_pct = pct;
+    char bar[41];
+    for (int i = 0; i < 40; i++)
+        bar[i] = i < pct * 40 / 100 ? '#' : '.';
+    bar[40] = '\0';
+    fprintf(stderr, "\r[%s] %3d%%  day %.1f", bar, pct, (double)t / 86400000.0);
+    if (pct >= 100)
+        fputc('\n', stderr);
+    fflush(stderr);
+}
+
+int run_scenario(const scn_t *s, const pol_config *cfg, const run_opts *o, run_result *r)
+{
+    memset(r, 0, sizeof *r);
+    r->violation_s = -1.0;
+    r->alert_s = -1.0;
+    r->spread_below_s = -1.0;
+    r->min_ccl_a = INFINITY;
+    r->max_ccl_a = -INFINITY;
+    r->max_cell_v = 0.0;
+
+    run_ctx *x = calloc(1, sizeof *x);
+    if (!x) {
+        r->status = 2;
+        snprintf(r->message, sizeof r->message, "out of memory");
+        return 2;
+    }
+    const int n = s->n_packs;
+    const double dt_s = (double)s->step_ms / 1000.0;
+    int64_t end_ms = o->days_override > 0.0 ? (int64_t)llround(o->days_override * 86400000.0)
+                                             : scn_duration_ms(s);
+    r->days = (double)end_ms / 86400000.0;
+
+    for (int k = 0; k < n; k++) {
+        x->pack[k].p = s->pack[k];
+        pack_init(&x->pack[k], dt_s);
+        x->pack[k].connected = s->pack_connected[k];
+        x->spike_until[k] = x->drop_until[k] = x->nan_until[k] = x->range_until[k] = -1;
+        x->missing_until[k] = x->reconnect_at[k] = -1;
+        x->win_vmax[k] = -INFINITY;
+        x->win_vmin[k] = INFINITY;
+    }
+    x->step_until = -1;
+    x->bus.n = n;
+    pol_init(&x->ctrl);
+    inv_init(&x->inv, s, cfg);
+    prof_init(&x->prof, &s->prof, s->seed);
+    if (s->profile_path[0]) {
+        char err[512];
+        if (prof_load_csv(&x->prof, s->profile_path, err, sizeof err) != 0) {
+            r->status = 2;
+            snprintf(r->message, sizeof r->message, "%s", err);
+            free(x);
+            return 2;
+        }
+    }
+
+    FILE *trace = NULL;
+    if (o->trace_path && !o->bare_physics) {
+        trace = fopen(o->trace_path, "w");
+        if (trace)
+            trc_header(trace, n);
+    } else if (o->out_dir && !o->bare_physics && !o->no_trace) {
+        char path[1200];
+        if (mkdir_p(o->out_dir) != 0) {
+            r->status = 2;
+            snprintf(r->message, sizeof r->message, "%s: cannot create directory", o->out_dir);
+            prof_free(&x->prof);
+            free(x);
+            return 2;
+        }
+        snprintf(path, sizeof path, "%s/trace.csv", o->out_dir);
+        trace = fopen(path, "w");
+        if (!trace) {
+            r->status = 2;
+            snprintf(r->message, sizeof r->message, "%s: cannot write", path);
+            prof_free(&x->prof);
+            free(x);
+            return 2;
+        }
+        trc_header(trace, n);
+    }
+
+    bool full = !o->bare_physics;
+    bool ok = full ? inv_static(&x->inv) : true;
+    double ccl_cmd = 0.0, dcl_cmd = 0.0, cvl_cmd = cfg->fallback_cvl_v;
+    bool have_out = false;
+    double v_bus = NAN;
+    int ev_next = 0;
+    int last_pct = -1;
+    double unserved_ws = 0.0, unserved_w_win = 0.0;
+    int64_t win_steps = 0;
+    bool saw_ccl_below = false, saw_ccl_zero = false, saw_cable = false, saw_reach = false;
+    double ccl_below_s = -1, ccl_zero_s = -1, cable_s = -1, reach_s = -1;
+    double pv_w = 0.0, load_w = 0.0;
+
+    int64_t t = 0;
+    for (; ok && t < end_ms; t += s->step_ms) {
+        /* 1. Events due now, and reconnections. */
+        while (full && ev_next < s->n_events && s->ev[ev_next].t_ms <= t)
+            apply_event(x, s, &s->ev[ev_next++]);
+        for (int k = 0; k < n; k++)
+            if (x->reconnect_at[k] >= 0 && t >= x->reconnect_at[k]) {
+                x->pack[k].connected = true;
+                x->reconnect_at[k] = -1;
+            }
+
+        /* 2. Ambient and each pack's linearisation. */
+        double hour = (double)(t % 86400000) / 3600000.0;
+        double ambient = s->ambient_c + x->ambient_offset_c +
+                         s->ambient_swing_c * sin(6.283185307179586 * (hour - 9.0) / 24.0);
+        double e_min = INFINITY;
+        for (int k = 0; k < n; k++) {
+            pack_t *p = &x->pack[k];
+            pack_prepare(p, ambient);
+            x->bus.e_v[k] = p->e_v;
+            x->bus.g_s[k] = 1.0 / p->r_ohm;
+            x->bus.can_chg[k] = p->chg_fet;
+            x->bus.can_dis[k] = p->dis_fet;
+            x->bus.connected[k] = p->connected;
+            if (p->connected && p->e_v < e_min)
+                e_min = p->e_v;
+        }
+
+        /* 3. What the bank is asked to carry. */
+        double i_target;
+        if (full) {
+            prof_at(&x->prof, t, &pv_w, &load_w);
+            double vref = isfinite(v_bus) ? v_bus : (isfinite(e_min) ? e_min : 51.2);
+            double i_pv = pv_w * s->eta_mppt / vref;
+            double i_load = load_w / s->eta_inv / vref;
+            if (active(x->step_until, t)) {
+                if (x->step_a > 0.0)
+                    i_pv += x->step_a;
+                else
+                    i_load -= x->step_a;
+            }
+            double net = i_pv - i_load;
+            double dis_max = fmin(dcl_cmd, s->inverter_max_a);
+            if (net >= 0.0) {
+                /* DVCC: chargers obey CCL, except DC-coupled feed-in, which obeys only CVL. */
+                double chg_max = s->dc_feed_in ? s->charger_max_a : fmin(ccl_cmd, s->charger_max_a);
+                i_target = fmin(net, chg_max);
+            } else {
+                i_target = fmax(net, -dis_max);
+                unserved_ws += (-net - dis_max > 0.0 ? (-net - dis_max) * vref : 0.0) * dt_s;
+                unserved_w_win += (-net - dis_max > 0.0 ? (-net - dis_max) * vref : 0.0);
+            }
+            /* Constant-voltage regulation: the chargers hold the bus at CVL; the battery may
+             * then even supply the loads, so the current is bounded below by what they draw. */
+            double v_try;
+            bus_solve_current(&x->bus, i_target, x->i_k, &v_try);
+            if (isfinite(v_try) && v_try > cvl_cmd && i_target > -dis_max) {
+                double i_cv = bus_current_at_voltage(&x->bus, cvl_cmd);
+                double floor_a = -fmin(i_load, dis_max);
+                i_target = fmax(fmin(i_target, i_cv), floor_a);
+            }
+            if (!have_out)
+                i_target = 0.0;
+        } else {
+            /* Bench: a fixed daily charge/discharge pattern with no controller. */
+            i_target = 60.0 * sin(6.283185307179586 * (double)t / 86400000.0);
+        }
+        double i_bank = bus_solve_current(&x->bus, i_target, x->i_k, &v_bus);
+        if (full)
+        {
+            double scale = 0.0;
+            for (int k = 0; k < n; k++)
+                if (x->bus.connected[k])
+                    scale += x->bus.g_s[k] * fabs(x->bus.e_v[k]);
+            ok = inv_sum(&x->inv, t, i_bank, x->i_k, n, scale);
+        }
+
+        /* 4. Advance the packs. */
+        int64_t t_end = t + s->step_ms;
+        for (int k = 0; k < n && ok; k++) {
+            pack_t *p = &x->pack[k];
+            p->q_bus_as += x->i_k[k] * dt_s;
+            pack_advance(p, x->i_k[k], dt_s, t_end, ambient);
+            if (!full)
+                continue;
+            if (p->i_a > 0)
+                r->charged_ah += p->i_a * dt_s / 3600.0;
+            else
+                r->discharged_ah -= p->i_a * dt_s / 3600.0;
+            if (p->vmax > r->max_cell_v)
+                r->max_cell_v = p->vmax;
+            if (p->vmax > x->win_vmax[k])
+                x->win_vmax[k] = p->vmax;
+            if (p->vmin < x->win_vmin[k])
+                x->win_vmin[k] = p->vmin;
+            double cvl, ccl, dcl;
+            pack_limits(p, &cvl, &ccl, &dcl);
+            ok = inv_pack(&x->inv, t_end, k, p, ccl, dcl);
+        }
+        r->steps++;
+        r->cell_steps += (double)(n * s->n_cells);
+        if (!full || !ok)
+            continue;
+
+        /* 5. Poll: snapshot the BMS readings; they reach the core after the latency. */
+        if (t_end % s->poll_ms == 0 && x->q_len < QN) {
+            snapshot *q = &x->q[(x->q_head + x->q_len) % QN];
+            q->deliver_ms = t_end + s->latency_ms;
+            for (int k = 0; k < n; k++)
+                make_reading(x, k, t_end, &q->r[k]);
+            x->q_len++;
+        }
+        while (x->q_len > 0 && x->q[x->q_head].deliver_ms <= t_end) {
+            snapshot *q = &x->q[x->q_head];
+            if (pol_step(&x->ctrl, cfg, t_end, q->r, n, &x->out) == 0) {
+                have_out = true;
+                ccl_cmd = x->out.ccl_a;
+                dcl_cmd = x->out.dcl_a;
+                cvl_cmd = x->out.cvl_v;
+                ok = inv_ctrl(&x->inv, t_end, &x->out);
+                double ts = (double)t_end / 1000.0;
+                if (ccl_cmd < r->min_ccl_a) r->min_ccl_a = ccl_cmd;
+                if (ccl_cmd > r->max_ccl_a) r->max_ccl_a = ccl_cmd;
+                if (x->out.red_alert && r->alert_s < 0) r->alert_s = ts;
+                const scn_expect *e = &s->expect;
+                if (!isnan(e->spread_below_pct) && r->spread_below_s < 0 && x->out.spread_valid &&
+                    x->out.spread_pct < e->spread_below_pct)
+                    r->spread_below_s = ts;
+                if (!isnan(e->ccl_below_a) && !saw_ccl_below && ccl_cmd <= e->ccl_below_a) {
+                    saw_ccl_below = true;
+                    ccl_below_s = ts;
+                }
+                if (!saw_ccl_zero && ccl_cmd <= 0.0) {
+                    saw_ccl_zero = true;
+                    ccl_zero_s = ts;
+                }
+                if (!saw_cable && x->out.alarm[RDG_AL_BMS_CABLE] >= 1) {
+                    saw_cable = true;
+                    cable_s = ts;
+                }
+                if (!isnan(e->ccl_reaches_a) && !saw_reach && ccl_cmd >= e->ccl_reaches_a) {
+                    saw_reach = true;
+                    reach_s = ts;
+                }
+            }
+            x->q_head = (x->q_head + 1) % QN;
+            x->q_len--;
+        }
+        win_steps++;
+
+        /* 6. Decimated trace. */
+        if (trace && t_end % s->trace_ms == 0) {
+            trc_bank b;
+            trc_pack tp[SCN_MAX_PACKS];
+            b.t_h = (double)t_end / 3600000.0;
+            b.pv_w = pv_w;
+            b.load_w = load_w;
+            b.i_bank_a = i_bank;
+            b.v_bus_v = isfinite(v_bus) ? v_bus : 0.0;
+            b.ccl_a = ccl_cmd;
+            b.dcl_a = dcl_cmd;
+            b.cvl_v = cvl_cmd;
+            b.tier = x->out.tier;
+            b.tier_ccl_a = x->out.tier_ccl_a;
+            b.spread_pct = x->out.spread_valid ? x->out.spread_pct : -1.0;
+            b.true_spread_pct = spread_true(x, s);
+            b.soc_pct = x->out.soc_valid ? x->out.soc_pct : -1.0;
+            b.red = x->out.red_alert;
+            b.cable = x->out.alarm[RDG_AL_BMS_CABLE];
+            b.unserved_w = unserved_w_win / (double)(win_steps > 0 ? win_steps : 1);
+            for (int k = 0; k < n; k++) {
+                const pack_t *p = &x->pack[k];
+                double cvl, ccl, dcl;
+                pack_limits(p, &cvl, &ccl, &dcl);
+                tp[k].soc_true_pct = pack_true_soc_pct(p);
+                tp[k].soc_rep_pct = pack_reported_soc(p);
+                tp[k].i_a = p->i_a;
+                tp[k].vmax_v = x->win_vmax[k];
+                tp[k].vmin_v = x->win_vmin[k];
+                tp[k].temp_c = p->temp_c;
+                tp[k].ccl_a = ccl;
+                tp[k].chg_fet = p->chg_fet;
+                tp[k].online = x->out.pack[k].state == POL_PACK_ONLINE;
+                x->win_vmax[k] = -INFINITY;
+                x->win_vmin[k] = INFINITY;
+            }
+            trc_row(trace, &b, tp, n);
+            unserved_w_win = 0.0;
+            win_steps = 0;
+        }
+        if (o->progress)
+            progress(t_end, end_ms, &last_pct);
+    }
+    if (o->progress && last_pct >= 0 && last_pct < 100)
+        fputc('\n', stderr);
+
+    /* Final state hash: every cell and BMS state variable and the limits, in a fixed order. */
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (int k = 0; k < n; k++) {
+        const pack_t *p = &x->pack[k];
+        uhash(&h, p->soc, sizeof(double) * (size_t)p->p.n_cells);
+        uhash(&h, p->v1, sizeof(double) * (size_t)p->p.n_cells);
+        uhash(&h, &p->rep_soc_pct, sizeof p->rep_soc_pct);
+        uhash(&h, &p->temp_c, sizeof p->temp_c);
+        uhash(&h, &p->i_a, sizeof p->i_a);
+    }
+    uhash(&h, &ccl_cmd, sizeof ccl_cmd);
+    uhash(&h, &cvl_cmd, sizeof cvl_cmd);
+    uhash(&h, &t, sizeof t);
+    r->hash = h;
+
+    r->final_spread_pct = x->out.spread_valid ? x->out.spread_pct : NAN;
+    r->final_true_spread_pct = spread_true(x, s);
+    r->rejected = x->out.rejected_total;
+    r->unserved_kwh = unserved_ws / 3.6e6;
+    for (int k = 0; k < n; k++)
+        r->ovp_trips += x->pack[k].ovp_trips;
+    if (!isfinite(r->min_ccl_a)) r->min_ccl_a = NAN;
+    if (!isfinite(r->max_ccl_a)) r->max_ccl_a = NAN;
+
+    if (x->inv.violated) {
+        r->status = 1;
+        snprintf(r->violation, sizeof r->violation, "%s", x->inv.name);
+        snprintf(r->message, sizeof r->message, "%s", x->inv.msg);
+        r->violation_s = (double)x->inv.t_ms / 1000.0;
+    } else if (full) {
+        /* Expectations, judged on the whole run. */
+        const scn_expect *e = &s->expect;
+        char *m = r->message;
+        size_t ml = sizeof r->message;
+        const char *fail = NULL;
+        static char buf[400];
+        if (!isnan(e->spread_below_pct)) {
+            double within = isnan(e->spread_within_h) ? r->days * 24.0 : e->spread_within_h;
+            if (r->spread_below_s < 0 || r->spread_below_s > within * 3600.0) {
+                snprintf(buf, sizeof buf, "spread never below %.1f pp within %.1f h (final %.2f pp)",
+                         e->spread_below_pct, within, r->final_spread_pct);
+                fail = buf;
+            }
+        }
+        if (!fail && !isnan(e->final_spread_max_pct) &&
+            !(r->final_spread_pct <= e->final_spread_max_pct)) {
+            snprintf(buf, sizeof buf, "final spread %.2f pp above %.1f pp", r->final_spread_pct,
+                     e->final_spread_max_pct);
+            fail = buf;
+        }
+        if (!fail && !isnan(e->red_alert_by_s) && (r->alert_s < 0 || r->alert_s > e->red_alert_by_s)) {
+            snprintf(buf, sizeof buf, "red alert not raised by %.0f s (first at %.0f s)", e->red_alert_by_s,
+                     r->alert_s);
+            fail = buf;
+        }
+        if (!fail && e->red_alert_never && r->alert_s >= 0) {
+            snprintf(buf, sizeof buf, "red alert raised at %.0f s in a scenario that must not alert",
+                     r->alert_s);
+            fail = buf;
+        }
+        if (!fail && !isnan(e->ccl_below_a)) {
+            double by = isnan(e->ccl_below_by_s) ? r->days * 86400.0 : e->ccl_below_by_s;
+            if (!saw_ccl_below || ccl_below_s > by) {
+                snprintf(buf, sizeof buf, "CCL never at or below %.1f A by %.0f s", e->ccl_below_a, by);
+                fail = buf;
+            }
+        }
+        if (!fail && !isnan(e->ccl_zero_by_s) && (!saw_ccl_zero || ccl_zero_s > e->ccl_zero_by_s)) {
+            snprintf(buf, sizeof buf, "CCL not 0 by %.0f s", e->ccl_zero_by_s);
+            fail = buf;
+        }
+        if (!fail && !isnan(e->cable_alarm_by_s) && (!saw_cable || cable_s > e->cable_alarm_by_s)) {
+            snprintf(buf, sizeof buf, "BmsCable alarm not raised by %.0f s", e->cable_alarm_by_s);
+            fail = buf;
+        }
+        if (!fail && !isnan(e->rejected_min) && (double)r->rejected < e->rejected_min) {
+            snprintf(buf, sizeof buf, "only %u readings rejected, expected at least %.0f", r->rejected,
+                     e->rejected_min);
+            fail = buf;
+        }
+        if (!fail && !isnan(e->ccl_reaches_a)) {
+            double by = isnan(e->ccl_reaches_by_h) ? r->days * 24.0 : e->ccl_reaches_by_h;
+            if (!saw_reach || reach_s > by * 3600.0) {
+                snprintf(buf, sizeof buf, "CCL never back to %.1f A within %.1f h", e->ccl_reaches_a, by);
+                fail = buf;
+            }
+        }
+        if (!fail && !isnan(e->unserved_max_kwh) && r->unserved_kwh > e->unserved_max_kwh) {
+            snprintf(buf, sizeof buf, "unserved load %.2f kWh above %.2f kWh", r->unserved_kwh,
+                     e->unserved_max_kwh);
+            fail = buf;
+        }
+        if (fail) {
+            r->status = 1;
+            snprintf(r->violation, sizeof r->violation, "expectation");
+            snprintf(m, ml, "expectation failed: %s", fail);
+        }
+    }
+
+    if (trace)
+        fclose(trace);
+    prof_free(&x->prof);
+    free(x);
+    return r->status;
+}
+
+static void fmt_s(double s, char *buf, size_t len)
+{
+    if (s < 0 || isnan(s))
+        snprintf(buf, len, "-");
+    else
+        snprintf(buf, len, "%.0f s (%.2f h)", s, s / 3600.0);
+}
+
+void run_write_summary(FILE *f, const scn_t *s, const run_result *r)
+{
+    fprintf(f, "scenario=%s\n", s->name);
+    fprintf(f, "result=%s\n", r->status == 0 ? "pass" : r->status == 1 ? "fail" : "error");
+    fprintf(f, "status=%d\n", r->status);
+    fprintf(f, "violation=%s\n", r->violation);
+    fprintf(f, "message=%s\n", r->message);
+    fprintf(f, "violation_s=%.1f\n", r->violation_s);
+    fprintf(f, "days=%.3f\n", r->days);
+    fprintf(f, "packs=%d\n", s->n_packs);
+    fprintf(f, "cells=%d\n", s->n_cells);
+    fprintf(f, "seed=%llu\n", (unsigned long long)s->seed);
+    fprintf(f, "final_spread_pct=%.3f\n", r->final_spread_pct);
+    fprintf(f, "final_true_spread_pct=%.3f\n", r->final_true_spread_pct);
+    fprintf(f, "min_ccl_a=%.2f\n", r->min_ccl_a);
+    fprintf(f, "max_ccl_a=%.2f\n", r->max_ccl_a);
+    fprintf(f, "alert_s=%.1f\n", r->alert_s);
+    fprintf(f, "spread_below_s=%.1f\n", r->spread_below_s);
+    fprintf(f, "max_cell_v=%.4f\n", r->max_cell_v);
+    fprintf(f, "ovp_trips=%u\n", r->ovp_trips);
+    fprintf(f, "rejected=%u\n", r->rejected);
+    fprintf(f, "unserved_kwh=%.3f\n", r->unserved_kwh);
+    fprintf(f, "charged_ah=%.1f\n", r->charged_ah);
+    fprintf(f, "discharged_ah=%.1f\n", r->discharged_ah);
+    fprintf(f, "steps=%lld\n", (long long)r->steps);
+    fprintf(f, "state_hash=%016llx\n", (unsigned long long)r->hash);
+}
+
+void run_print_table(FILE *f, const scn_t *s, const run_result *r)
+{
+    char a[64], b[64];
+    fprintf(f, "%-24s %s\n", "scenario", s->name);
+    if (s->description[0])
+        fprintf(f, "%-24s %s\n", "description", s->description);
+    fprintf(f, "%-24s %.2f days, %d x %dS, seed %llu, step %lld ms, poll %lld ms, latency %lld ms\n",
+            "run", r->days, s->n_packs, s->n_cells, (unsigned long long)s->seed, (long long)s->step_ms,
+            (long long)s->poll_ms, (long long)s->latency_ms);
+    fprintf(f, "%-24s %s\n", "result", r->status == 0 ? "PASS" : r->status == 1 ? "FAIL" : "ERROR");
+    if (r->message[0])
+        fprintf(f, "%-24s %s\n", "first failure", r->message);
+    fprintf(f, "%-24s %.2f pp (true SOC %.2f pp)\n", "final SOC spread", r->final_spread_pct,
+            r->final_true_spread_pct);
+    fmt_s(r->spread_below_s, a, sizeof a);
+    fprintf(f, "%-24s %s\n", "spread target met at", a);
+    fprintf(f, "%-24s %.0f / %.0f A\n", "CCL min / max", r->min_ccl_a, r->max_ccl_a);
+    fmt_s(r->alert_s, b, sizeof b);
+    fprintf(f, "%-24s %s\n", "first red alert", b);
+    fprintf(f, "%-24s %.4f V (BMS OVP trips: %u)\n", "highest cell", r->max_cell_v, r->ovp_trips);
+    fprintf(f, "%-24s %u\n", "rejected readings", r->rejected);
+    fprintf(f, "%-24s %.1f / %.1f Ah\n", "charged / discharged", r->charged_ah, r->discharged_ah);
+    fprintf(f, "%-24s %.2f kWh\n", "unserved load", r->unserved_kwh);
+    fprintf(f, "%-24s %016llx\n", "state hash", (unsigned long long)r->hash);
+}

@@ -1,0 +1,262 @@
+/* Scenario suites: each scenario in its own forked worker, results back through a pipe, table in file order. */
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "run.h"
+#include "scenario.h"
+#include "suite.h"
+
+#define MAX_SCN 128
+
+typedef struct {
+    char name[128];
+    run_result r;
+} row;
+
+int suite_config_for(const char *cli_path, const pol_config *cli, const char *scn_config,
+                     pol_config *out, char *err, size_t err_len)
+{
+    if (cli_path) {
+        *out = *cli;
+        return 0;
+    }
+    static conf_t c;
+    conf_default(&c);
+    if (scn_config && scn_config[0] && conf_load(scn_config, &c, err, err_len) != 0)
+        return -1;
+    *out = c.pol;
+    return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static bool wanted(const char *only, const char *name)
+{
+    if (!only)
+        return true;
+    size_t len = strlen(name);
+    for (const char *p = only; *p;) {
+        const char *c = strchr(p, ',');
+        size_t l = c ? (size_t)(c - p) : strlen(p);
+        if (l == len && strncmp(p, name, l) == 0)
+            return true;
+        if (!c)
+            break;
+        p = c + 1;
+    }
+    return false;
+}
+
+static void run_one(const suite_opts *o, const char *path, row *out)
+{
+    static scn_t s;
+    char err[SCN_ERR_LEN];
+    memset(out, 0, sizeof *out);
+    out->r.violation_s = -1;
+    if (scn_load(path, &s, err, sizeof err) != 0) {
+        out->r.status = 2;
+        snprintf(out->r.violation, sizeof out->r.violation, "input");
+        snprintf(out->r.message, sizeof out->r.message, "%s", err);
+        return;
+    }
+    snprintf(out->name, sizeof out->name, "%s", s.name);
+    pol_config cfg;
+    if (suite_config_for(o->config_path, o->config, s.config_path, &cfg, err, sizeof err) != 0) {
+        out->r.status = 2;
+        snprintf(out->r.violation, sizeof out->r.violation, "input");
+        snprintf(out->r.message, sizeof out->r.message, "%s", err);
+        return;
+    }
+    run_opts ro;
+    memset(&ro, 0, sizeof ro);
+    char dir[1024];
+    if (o->out_dir) {
+        snprintf(dir, sizeof dir, "%s/%s", o->out_dir, s.name);
+        ro.out_dir = dir;
+    } else {
+        ro.no_trace = true;
+    }
+    run_scenario(&s, &cfg, &ro, &out->r);
+    if (o->out_dir) {
+        char p[1200];
+        snprintf(p, sizeof p, "%s/summary.txt", dir);
+        FILE *f = fopen(p, "w");
+        if (f) {
+            run_write_summary(f, &s, &out->r);
+            fclose(f);
+        }
+    }
+}
+
+int suite_main(const suite_opts *o)
+{
+    DIR *d = opendir(o->dir);
+    if (!d) {
+        fprintf(stderr, "bmsagg-sim: %s: cannot open scenario directory\n", o->dir);
+        return 2;
+    }
+    static char *names[MAX_SCN];
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL && n < MAX_SCN) {
+        size_t len = strlen(e->d_name);
+        if (len < 5 || strcmp(e->d_name + len - 4, ".ini") != 0)
+            continue;
+        /* Shared defaults are included by the scenarios, not run on their own. */
+        if (strncmp(e->d_name, "common", 6) == 0 || e->d_name[0] == '_')
+            continue;
+        char base[256];
+        snprintf(base, sizeof base, "%.*s", (int)(len - 4), e->d_name);
+        if (!wanted(o->only, base))
+            continue;
+        names[n++] = strdup(e->d_name);
+    }
+    closedir(d);
+    if (n == 0) {
+        fprintf(stderr, "bmsagg-sim: %s: no scenarios (*.ini)\n", o->dir);
+        return 2;
+    }
+    qsort(names, (size_t)n, sizeof names[0], cmp_str);
+
+    row *rows = calloc((size_t)n, sizeof *rows);
+    pid_t *pids = calloc((size_t)n, sizeof *pids);
+    int *fds = calloc((size_t)n, sizeof *fds);
+    if (!rows || !pids || !fds) {
+        fprintf(stderr, "bmsagg-sim: out of memory\n");
+        return 2;
+    }
+    int jobs = o->jobs > 0 ? o->jobs : 1;
+    int next = 0, running = 0, done = 0;
+    fflush(stdout);
+    fflush(stderr);
+    while (done < n) {
+        while (running < jobs && next < n) {
+            int pfd[2];
+            if (pipe(pfd) != 0) {
+                perror("pipe");
+                return 2;
+            }
+            pid_t pid = fork();
+            if (pid < 0) {
+                perror("fork");
+                return 2;
+            }
+            if (pid == 0) {
+                close(pfd[0]);
+                char path[1024];
+                snprintf(path, sizeof path, "%s/%s", o->dir, names[next]);
+                row r;
+                run_one(o, path, &r);
+                if (!r.name[0])
+                    snprintf(r.name, sizeof r.name, "%.*s", (int)(strlen(names[next]) - 4), names[next]);
+                const char *p = (const char *)&r;
+                size_t left = sizeof r;
+                while (left > 0) {
+                    ssize_t w = write(pfd[1], p, left);
+                    if (w <= 0)
+                        _exit(3);
+                    p += w;
+                    left -= (size_t)w;
+                }
+                _exit(0);
+            }
+            close(pfd[1]);
+            pids[next] = pid;
+            fds[next] = pfd[0];
+            next++;
+            running++;
+        }
+        /* Read the oldest running worker to the end (it writes one row, then exits). */
+        for (int i = 0; i < next; i++) {
+            if (fds[i] < 0)
+                continue;
+            char *p = (char *)&rows[i];
+            size_t left = sizeof rows[i];
+            while (left > 0) {
+                ssize_t r = read(fds[i], p, left);
+                if (r < 0 && errno == EINTR)
+                    continue;
+                if (r <= 0)
+                    break;
+                p += r;
+                left -= (size_t)r;
+            }
+            close(fds[i]);
+            fds[i] = -1;
+            int st;
+            waitpid(pids[i], &st, 0);
+            if (left > 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+                memset(&rows[i], 0, sizeof rows[i]);
+                snprintf(rows[i].name, sizeof rows[i].name, "%.*s", (int)(strlen(names[i]) - 4), names[i]);
+                rows[i].r.status = 2;
+                snprintf(rows[i].r.violation, sizeof rows[i].r.violation, "crash");
+                snprintf(rows[i].r.message, sizeof rows[i].r.message, "worker died (signal or exit %d)",
+                         WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+            }
+            running--;
+            done++;
+            break;
+        }
+    }
+
+    int failed = 0, errors = 0;
+    printf("%-30s %6s %-6s %-22s %8s %7s %7s %10s\n", "scenario", "days", "result", "first violation",
+           "spread", "ccl_min", "ccl_max", "alert_h");
+    for (int i = 0; i < n; i++) {
+        const run_result *r = &rows[i].r;
+        const char *res = r->status == 0 ? "pass" : r->status == 1 ? "FAIL" : "ERROR";
+        char viol[64], alert[32];
+        if (r->violation[0] && r->violation_s >= 0)
+            snprintf(viol, sizeof viol, "%s@%.0fs", r->violation, r->violation_s);
+        else
+            snprintf(viol, sizeof viol, "%s", r->violation[0] ? r->violation : "-");
+        if (r->alert_s >= 0)
+            snprintf(alert, sizeof alert, "%.2f", r->alert_s / 3600.0);
+        else
+            snprintf(alert, sizeof alert, "-");
+        printf("%-30s %6.2f %-6s %-22s %8.2f %7.0f %7.0f %10s\n", rows[i].name, r->days, res, viol,
+               r->final_spread_pct, r->min_ccl_a, r->max_ccl_a, alert);
+        if (r->status == 1)
+            failed++;
+        if (r->status == 2)
+            errors++;
+    }
+    for (int i = 0; i < n; i++)
+        if (rows[i].r.status != 0)
+            printf("  %s: %s\n", rows[i].name, rows[i].r.message);
+    if (o->validate) {
+        printf("\nverdicts for %s:\n", o->config_path ? o->config_path : "(defaults)");
+        for (int i = 0; i < n; i++) {
+            const run_result *r = &rows[i].r;
+            if (r->status == 0)
+                printf("  %-30s SAFE\n", rows[i].name);
+            else if (r->status == 1)
+                printf("  %-30s UNSAFE: %s violated\n", rows[i].name, r->violation);
+            else
+                printf("  %-30s ERROR: %s\n", rows[i].name, r->message);
+        }
+        printf("validate: %d of %d scenarios passed; config %s\n", n - failed - errors, n,
+               failed + errors == 0 ? "is SAFE to deploy" : "is NOT safe to deploy");
+    } else {
+        printf("suite: %d of %d scenarios passed\n", n - failed - errors, n);
+    }
+    for (int i = 0; i < n; i++)
+        free(names[i]);
+    free(rows);
+    free(pids);
+    free(fds);
+    if (errors)
+        return 2;
+    return failed ? 1 : 0;
+}
