@@ -121,9 +121,9 @@ bool inv_pack(inv_t *v, int64_t now_ms, int k, const pack_t *p, double ccl_a, do
     /* Charge conservation: SOC change against the independent ledgers of every flow. */
     double base = p->q_bus_as - p->q_draw_as;
     for (int i = 0; i < n; i++) {
-        double cap_as = 1.0 / p->inv_cap_as[i];
+        double cap_as = p->cap_as[i];
         double got = (p->soc[i] - p->p.cell_soc0[i]) * cap_as;
-        double want = base - p->q_sd_as[i] + p->q_bal_as[i] + p->q_set_as[i];
+        double want = base - p->p.sd_a[i] * p->elapsed_s + p->q_bal_as[i] + p->q_set_as[i];
         if (fabs(got - want) > 1e-7 * cap_as)
             return violate(v, now_ms, "charge-conservation", k, i,
                            "SOC moved %.6f As, the ledgers say %.6f As", got, want);

@@ -8,7 +8,8 @@ static const double pts_v[] = {2.000, 2.837, 3.035, 3.137, 3.188, 3.230, 3.267, 
                                3.286, 3.306, 3.318, 3.322, 3.324, 3.334, 3.382, 3.649};
 #define NPTS ((int)(sizeof pts_soc / sizeof pts_soc[0]))
 
-static double tab_v[OCV_POINTS];
+double ocv_tab_v[OCV_POINTS];
+double ocv_tab_dv[OCV_POINTS];         /* volts from point i to i + 1 */
 static double tab_slope[OCV_POINTS];   /* volts per unit SOC from point i to i + 1 */
 static int ready;
 
@@ -22,23 +23,15 @@ void ocv_init(void)
         while (j < NPTS - 2 && s > pts_soc[j + 1])
             j++;
         double f = (s - pts_soc[j]) / (pts_soc[j + 1] - pts_soc[j]);
-        tab_v[i] = pts_v[j] + f * (pts_v[j + 1] - pts_v[j]);
+        ocv_tab_v[i] = pts_v[j] + f * (pts_v[j + 1] - pts_v[j]);
     }
-    for (int i = 0; i < OCV_POINTS - 1; i++)
-        tab_slope[i] = (tab_v[i + 1] - tab_v[i]) * 200.0;
+    for (int i = 0; i < OCV_POINTS - 1; i++) {
+        ocv_tab_dv[i] = ocv_tab_v[i + 1] - ocv_tab_v[i];
+        tab_slope[i] = ocv_tab_dv[i] * 200.0;
+    }
+    ocv_tab_dv[OCV_POINTS - 1] = 0.0;
     tab_slope[OCV_POINTS - 1] = OCV_EXTRAP_V_PER_UNIT;
     ready = 1;
-}
-
-double ocv_v(double soc)
-{
-    if (soc >= 1.0)
-        return tab_v[OCV_POINTS - 1] + (soc - 1.0) * OCV_EXTRAP_V_PER_UNIT;
-    if (soc <= 0.0)
-        return tab_v[0] + soc * OCV_EXTRAP_V_PER_UNIT;
-    double x = soc * 200.0;
-    int i = (int)x;
-    return tab_v[i] + (x - (double)i) * (tab_slope[i] * 0.005);
 }
 
 double ocv_slope(double soc)

@@ -58,10 +58,16 @@ typedef struct {
     double v[PACK_MAX_CELLS];
     double bal[PACK_MAX_CELLS];            /* balancer current into each cell this step */
     double inv_cap_as[PACK_MAX_CELLS];     /* 1 / (capacity in amp-seconds) */
+    double cap_as[PACK_MAX_CELLS];         /* capacity in amp-seconds */
+    double dsoc_per_a[PACK_MAX_CELLS];     /* dt / capacity: SOC change per amp over one step */
+    double r0f[PACK_MAX_CELLS];            /* R0 * temperature factor */
+    double bf[PACK_MAX_CELLS];             /* R1 (1 - alpha) * temperature factor */
+    double dt_s;
+    double elapsed_s;                      /* for the self-discharge ledger (a constant leak) */
+    double r_factor_temp_c;                /* temperature the factor was computed at */
     /* independent ledgers for the charge-conservation invariant (amp-seconds) */
     double q_bus_as;                       /* terminal current, integrated by the bus side */
     double q_draw_as;
-    double q_sd_as[PACK_MAX_CELLS];
     double q_bal_as[PACK_MAX_CELLS];
     double q_set_as[PACK_MAX_CELLS];       /* SOC set by events (hot-add, tests) */
 
@@ -79,6 +85,7 @@ typedef struct {
     int64_t ocpc_until_ms, ocpd_until_ms;
     int64_t forced_chg_until_ms, forced_dis_until_ms; /* event trips; INT64_MAX = for good */
     bool bal_on;
+    bool bal_was_on;                       /* bal[] holds non-zero entries */
     uint32_t ovp_trips, uvp_trips, ocp_trips;
     double rep_soc_pct;
     double rep_consumed_ah;
