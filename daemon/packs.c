@@ -22,12 +22,20 @@ typedef struct {
 
 static DBusHandlerResult filter(DBusConnection *conn, DBusMessage *msg, void *data);
 
+/* Bounded copy, always terminated (snprintf "%s" trips -Wrestrict between struct members). */
+static void copy_str(char *dst, size_t size, const char *src)
+{
+    size_t n = strnlen(src, size - 1);
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
 void pk_init(pk_bank *b, DBusConnection *conn, const conf_t *cfg, const char *own_name)
 {
     memset(b, 0, sizeof *b);
     b->conn = conn;
     b->cfg = cfg;
-    snprintf(b->own_name, sizeof b->own_name, "%s", own_name);
+    copy_str(b->own_name, sizeof b->own_name, own_name);
 }
 
 static bool is_candidate(const pk_bank *b, const char *name)
@@ -130,13 +138,13 @@ static void add_service(pk_bank *b, const char *name, const char *owner, bool in
         memset(s, 0, sizeof *s);
         s->gen = ++b->gen;
         s->slot = -1;
-        snprintf(s->name, sizeof s->name, "%s", name);
+        copy_str(s->name, sizeof s->name, name);
     }
     pk_service *s = &b->svc[idx];
     s->state = PKS_PROBING;
     s->initial = initial;
     if (owner)
-        snprintf(s->owner, sizeof s->owner, "%s", owner);
+        copy_str(s->owner, sizeof s->owner, owner);
     s->last_rx_ms = loop_now_ms();
     send_get_items(b, idx);
 }
@@ -329,7 +337,7 @@ static void adopt(pk_bank *b, int idx, DBusMessage *reply)
         bool reused = b->slot[k].used;
         memset(&b->slot[k], 0, sizeof b->slot[k]);
         b->slot[k].used = true;
-        snprintf(b->slot[k].id, sizeof b->slot[k].id, "%s", key);
+        copy_str(b->slot[k].id, sizeof b->slot[k].id, key);
         is_new = !reused;
         log_info("pack %s found at %s (%s), slot %d%s", key, s->name, id.product[0] ? id.product : "?",
                  k, reused ? " (reusing a gone pack's slot)" : "");
@@ -345,7 +353,7 @@ static void adopt(pk_bank *b, int idx, DBusMessage *reply)
     sl->gone = false;
     sl->vanished_ms = 0;
     sl->di = id.has_di ? id.di : -1;
-    snprintf(sl->service, sizeof sl->service, "%s", s->name);
+    copy_str(sl->service, sizeof sl->service, s->name);
     s->state = PKS_ACTIVE;
     s->slot = k;
     if (is_new && b->on_new_slot)
@@ -387,7 +395,7 @@ static void on_items_reply(DBusPendingCall *pc, void *data)
     }
     const char *sender = dbus_message_get_sender(reply);
     if (sender && !s->owner[0])
-        snprintf(s->owner, sizeof s->owner, "%s", sender);
+        copy_str(s->owner, sizeof s->owner, sender);
     s->last_rx_ms = now;
     if (s->state == PKS_PROBING || s->state == PKS_IGNORED)
         adopt(b, ref->idx, reply);
