@@ -3,8 +3,10 @@
 #
 # Usage: tests/deploy/qemu_smoke.sh BINARY
 #   BINARY  build-armhf/bin/bms-aggregator (run with qemu-arm -cpu cortex-a7), or a host build (run directly).
-# Needs dbus-daemon, dbus-send and Debian's /usr/bin/python3 with python3-dbus and python3-gi (ci/deps.sh host).
-# Exit 0: the daemon found both packs and published /Soc = the lower pack SOC (70), then exited 0 on SIGTERM.
+# Needs dbus-daemon, dbus-send and Debian's /usr/bin/python3 with python3-dbusmock (ci/deps.sh host), and the mock
+# pack of tests/integration/mock_bms.py.
+# Exit 0: the daemon found both packs, published /Soc = the lower pack SOC (70) and the 99 A tier CCL, and exited 0
+# on SIGTERM.
 set -eu
 
 bin=${1:?usage: qemu_smoke.sh BINARY}
@@ -73,9 +75,12 @@ get_value() {    # PATH -> the value printed by dbus-send, or nothing
     com.victronenergy.BusItem.GetValue 2> /dev/null | awk '{print $NF}'
 }
 
-"$python" "$here/mock_pack.py" --name com.victronenergy.battery.ttyUSB0 --instance 1 --soc 80 &
+# The integration tests' dbus-serialbattery mock (same paths and wire shapes), driven only through its command line.
+mock=$top/tests/integration/mock_bms.py
+[ -f "$mock" ] || die "$mock not found (the daemon's integration tests provide it)"
+"$python" "$mock" --name com.victronenergy.battery.ttyUSB0 --params '{"di": 1, "soc": 80}' > "$work/pack1.log" 2>&1 &
 pids+=($!)
-"$python" "$here/mock_pack.py" --name com.victronenergy.battery.ttyUSB1 --instance 2 --soc 70 &
+"$python" "$mock" --name com.victronenergy.battery.ttyUSB1 --params '{"di": 2, "soc": 70}' > "$work/pack2.log" 2>&1 &
 pids+=($!)
 wait_owner com.victronenergy.battery.ttyUSB0 10 || die "mock pack 1 did not come up"
 wait_owner com.victronenergy.battery.ttyUSB1 10 || die "mock pack 2 did not come up"
@@ -92,18 +97,23 @@ pids+=("$daemon")
 wait_owner "$service" 30 || die "$service did not appear on the bus within 30 s"
 echo "$service is on the bus after $(($(date +%s) - start)) s"
 
-soc=
+# Poll until the daemon has read both packs: /Soc = the lower SOC, and /Info/MaxChargeCurrent = 99 A (spread 10 pp
+# is the 66 % tier of 150 A, rounded half up), which also shows the core computing on ARM as on the host.
+soc='' ccl=''
 for ((i = 0; i < 300; i++)); do
   soc=$(get_value /Soc)
-  case "$soc" in 70|70.0*) break ;; esac
+  ccl=$(get_value /Info/MaxChargeCurrent)
+  if [ "$soc" = 70 ] && [ "$ccl" = 99 ]; then break; fi
   kill -0 "$daemon" 2> /dev/null || die "the daemon exited"
   sleep 0.1
 done
-case "$soc" in 70|70.0*) ;; *) die "/Soc is '$soc' after 30 s, expected 70 (the lower pack SOC)" ;; esac
+[ "$soc" = 70 ] || die "/Soc is '$soc' after 30 s, expected 70 (the lower pack SOC)"
 echo "/Soc = $soc (lowest of 80 and 70): OK"
-for p in /Info/MaxChargeCurrent /Info/MaxChargeVoltage /System/NrOfModulesOnline /Info/ChargeLimitation; do
+[ "$ccl" = 99 ] || die "/Info/MaxChargeCurrent is '$ccl', expected 99 (spread 10 pp: 66 % of 150 A)"
+echo "/Info/MaxChargeCurrent = $ccl A (spread 10 pp, 66 % tier): OK"
+for p in /Info/MaxChargeVoltage /System/NrOfModulesOnline /Info/ChargeLimitation; do
   echo "  $p = $(dbus-send --system --print-reply=literal --reply-timeout=2000 --dest=$service "$p" \
-                  com.victronenergy.BusItem.GetValue 2> /dev/null | sed 's/^ *//')"
+                  com.victronenergy.BusItem.GetValue 2> /dev/null | sed -E -e 's/^ *variant *//' -e 's/^(double|int16|int32|int64|uint16|uint32|uint64|byte|boolean) +//')"
 done
 
 # SIGTERM reaches the guest through qemu; the daemon must release its name and exit 0.
