@@ -75,6 +75,12 @@ if [ "$listing" != "$expected" ]; then
   die "$tarball does not hold exactly the package layout"
 fi
 tar -tvzf "$tarball"
+# What ships is a stripped copy: run that one too, on the config it ships as the default.
+mkdir -p "$build/unpacked" && rm -rf "$build/unpacked/$n"
+tar -xzf "$tarball" -C "$build/unpacked"
+"${qemu[@]}" "$build/unpacked/$n/bin/$n" --check-config "$build/unpacked/$n/config.default.ini" > /dev/null ||
+  die "the packaged (stripped) binary rejects the packaged config.default.ini"
+echo "packaged binary under qemu: --check-config config.default.ini accepted"
 echo "tarball: $(stat -c %s "$tarball") bytes"
 
 printf '\nci/cross.sh: all cross checks passed: %s\n' "$tarball"
