@@ -77,6 +77,7 @@ void pack_init(pack_t *k, double dt_s)
     k->elapsed_s = 0.0;
     k->r_factor = 1.0;
     k->r_factor_temp_c = 25.0;
+    k->r_ohm = -1.0;   /* forces the first conductance computation */
     k->i_a = 0.0;
     k->temp_c = p->temp0_c;
     k->chg_fet = k->dis_fet = true;
@@ -138,7 +139,12 @@ void pack_prepare(pack_t *k, double ambient_c)
         w0 += k->v1[i];
     }
     k->e_v = (e0 + e1) + k->alpha * (w0 + w1);
-    k->r_ohm = k->p.rext_ohm + k->r_factor * k->rsum_ohm;
+    double r = k->p.rext_ohm + k->r_factor * k->rsum_ohm;
+    if (r != k->r_ohm) {
+        /* the conductance changes only with temperature: divide only then */
+        k->r_ohm = r;
+        k->g_s = 1.0 / r;
+    }
 }
 
 static void run_timer(bool cond, int64_t *since_ms, int64_t now_ms, double delay_s, bool *fired)
@@ -184,27 +190,38 @@ void pack_advance(pack_t *k, double i_a, double dt_s, int64_t now_ms, double amb
         }
     }
 
-    /* Cells: the string carries the terminal current minus the BMS's own draw. */
-    double vmax = -INFINITY, vmin = INFINITY;
-    int imax = 0, imin = 0;
+    /* Cells: the string carries the terminal current minus the BMS's own draw. The update has
+     * no dependence between cells, so it is one straight loop the compiler may vectorise
+     * (element-wise, so the results stay bit-identical); the extremes come after. */
     const double i_str = i_a - p->draw_a;
-    (void)f;
     for (int i = 0; i < n; i++) {
-        double ic = i_str - p->sd_a[i] + k->bal[i];
         double v1 = a * k->v1[i] + k->bf[i] * i_a;
-        double v = k->ocv[i] + k->r0f[i] * i_a + v1;
         k->v1[i] = v1;
-        k->v[i] = v;
-        k->soc[i] += ic * k->dsoc_per_a[i];
-        if (v > vmax) {
-            vmax = v;
-            imax = i;
-        }
-        if (v < vmin) {
-            vmin = v;
-            imin = i;
-        }
+        k->v[i] = k->ocv[i] + k->r0f[i] * i_a + v1;
+        k->soc[i] += (i_str - p->sd_a[i] + k->bal[i]) * k->dsoc_per_a[i];
     }
+    /* Highest and lowest cell: two interleaved chains (even, odd cells) halve the compare
+     * latency; ties resolve to the lower cell number either way. */
+    double hi0 = k->v[0], lo0 = k->v[0], hi1 = -INFINITY, lo1 = INFINITY;
+    int ihi0 = 0, ilo0 = 0, ihi1 = 1, ilo1 = 1;
+    int j = 1;
+    for (; j + 1 < n; j += 2) {
+        double ve = k->v[j + 1], vo = k->v[j];
+        if (vo > hi1) { hi1 = vo; ihi1 = j; }
+        if (vo < lo1) { lo1 = vo; ilo1 = j; }
+        if (ve > hi0) { hi0 = ve; ihi0 = j + 1; }
+        if (ve < lo0) { lo0 = ve; ilo0 = j + 1; }
+    }
+    if (j < n) {
+        double vo = k->v[j];
+        if (vo > hi1) { hi1 = vo; ihi1 = j; }
+        if (vo < lo1) { lo1 = vo; ilo1 = j; }
+    }
+    double vmax, vmin;
+    int imax, imin;
+    if (hi1 > hi0 || (hi1 == hi0 && ihi1 < ihi0)) { vmax = hi1; imax = ihi1; } else { vmax = hi0; imax = ihi0; }
+    if (lo1 < lo0 || (lo1 == lo0 && ilo1 < ilo0)) { vmin = lo1; imin = ilo1; } else { vmin = lo0; imin = ilo0; }
+    (void)f;
     if (k->bal_on)
         for (int i = 0; i < n; i++)
             k->q_bal_as[i] += k->bal[i] * dt_s;

@@ -72,7 +72,7 @@ typedef struct {
     double q_set_as[PACK_MAX_CELLS];       /* SOC set by events (hot-add, tests) */
 
     /* per-step linearisation */
-    double alpha, r_factor, e_v, r_ohm, rsum_ohm;
+    double alpha, r_factor, e_v, r_ohm, g_s, rsum_ohm;
     double i_a, v_term;                    /* last step's terminal current and voltage */
     double vmax, vmin;
     int imax, imin;                        /* 0-based */

@@ -214,10 +214,14 @@ static void dir_of(const char *path, char *dir, size_t len)
 
 static void resolve(const char *dir, const char *name, char *out, size_t len)
 {
+    /* A path too long for the buffer is cut; opening it then fails with its name shown. */
+    int n;
     if (name[0] == '/' || strcmp(dir, ".") == 0)
-        snprintf(out, len, "%s", name);
+        n = snprintf(out, len, "%s", name);
     else
-        snprintf(out, len, "%s/%s", dir, name);
+        n = snprintf(out, len, "%s/%s", dir, name);
+    if (n < 0)
+        out[0] = '\0';
 }
 
 static int parse_file(ld_ctx *x, const char *path);
