@@ -79,15 +79,9 @@ static int cmd_run(int argc, char **argv)
         return bad("run: %s", "which scenario? (bmsagg-sim run SCENARIO.ini)");
     static scn_t s;
     char err[SCN_ERR_LEN];
-    if (scn_load(scn_path, &s, err, sizeof err) != 0) {
+    if (scn_load_seeded(scn_path, seed, &s, err, sizeof err) != 0) {
         fprintf(stderr, "bmsagg-sim: %s\n", err);
         return 2;
-    }
-    if (seed >= 0)
-        s.seed = (uint64_t)seed;
-    if (seed >= 0 && scn_load(scn_path, &s, err, sizeof err) == 0) {
-        /* re-draw the cells with the new seed */
-        s.seed = (uint64_t)seed;
     }
     static conf_t c;
     if (config) {

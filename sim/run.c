@@ -306,6 +306,7 @@ int run_scenario(const scn_t *s, const pol_config *cfg, const run_opts *o, run_r
     bool saw_ccl_below = false, saw_ccl_zero = false, saw_cable = false, saw_reach = false;
     double ccl_below_s = -1, ccl_zero_s = -1, cable_s = -1, reach_s = -1;
     double pv_w = 0.0, load_w = 0.0;
+    double episode_start = -1, shortest_episode = INFINITY;   /* red-alert episodes */
     double ambient_base = s->ambient_c;
 
     int64_t t = 0;
@@ -441,6 +442,13 @@ int run_scenario(const scn_t *s, const pol_config *cfg, const run_opts *o, run_r
                 if (ccl_cmd < r->min_ccl_a) r->min_ccl_a = ccl_cmd;
                 if (ccl_cmd > r->max_ccl_a) r->max_ccl_a = ccl_cmd;
                 if (x->out.red_alert && r->alert_s < 0) r->alert_s = ts;
+                if (x->out.red_alert && episode_start < 0)
+                    episode_start = ts;
+                if (!x->out.red_alert && episode_start >= 0) {
+                    if (ts - episode_start < shortest_episode)
+                        shortest_episode = ts - episode_start;
+                    episode_start = -1;
+                }
                 const scn_expect *e = &s->expect;
                 if (!isnan(e->spread_below_pct) && r->spread_below_s < 0 && x->out.spread_valid &&
                     x->out.spread_pct < e->spread_below_pct)
@@ -571,6 +579,11 @@ int run_scenario(const scn_t *s, const pol_config *cfg, const run_opts *o, run_r
         if (!fail && e->red_alert_never && r->alert_s >= 0) {
             snprintf(buf, sizeof buf, "red alert raised at %.0f s in a scenario that must not alert",
                      r->alert_s);
+            fail = buf;
+        }
+        if (!fail && !isnan(e->alert_latched_min_s) && shortest_episode < e->alert_latched_min_s) {
+            snprintf(buf, sizeof buf, "a red alert lasted only %.0f s, expected at least %.0f s",
+                     shortest_episode, e->alert_latched_min_s);
             fail = buf;
         }
         if (!fail && !isnan(e->ccl_below_a)) {

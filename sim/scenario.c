@@ -155,6 +155,7 @@ static const skey skeys[] = {
     {"expect", "final_spread_max_pct", K_DBL, O(expect.final_spread_max_pct), 0, 100, 0},
     {"expect", "red_alert_by_s", K_DBL, O(expect.red_alert_by_s), 0, 1e8, 0},
     {"expect", "red_alert_never", K_BOOL, O(expect.red_alert_never), 0, 0, 0},
+    {"expect", "alert_latched_min_s", K_DBL, O(expect.alert_latched_min_s), 0, 1e8, 0},
     {"expect", "ccl_below_a", K_DBL, O(expect.ccl_below_a), 0, 10000, 0},
     {"expect", "ccl_below_by_s", K_DBL, O(expect.ccl_below_by_s), 0, 1e8, 0},
     {"expect", "ccl_zero_by_s", K_DBL, O(expect.ccl_zero_by_s), 0, 1e8, 0},
@@ -182,6 +183,7 @@ typedef struct {
     char dir[SCN_PATH_LEN];
     int line;
     int depth;
+    long seed_override;   /* -1: the file's seed */
 } ld_ctx;
 
 static void fail(ld_ctx *x, const char *section, const char *key, const char *fmt, ...)
@@ -644,6 +646,7 @@ static void scn_defaults(scn_t *s)
     s->expect.final_spread_max_pct = NAN;
     s->expect.red_alert_by_s = NAN;
     s->expect.red_alert_never = false;
+    s->expect.alert_latched_min_s = NAN;
     s->expect.ccl_below_a = s->expect.ccl_below_by_s = NAN;
     s->expect.ccl_zero_by_s = NAN;
     s->expect.cable_alarm_by_s = NAN;
@@ -684,6 +687,8 @@ static int build(ld_ctx *x)
         snprintf(x->err, x->err_len, "%s: [scenario] latency_ms must be below 8 poll intervals", s->path);
         return -1;
     }
+    if (x->seed_override >= 0)
+        s->seed = (uint64_t)x->seed_override;
     rng_t rng;
     rng_seed(&rng, s->seed);
     for (int k = 0; k < s->n_packs; k++) {
@@ -789,8 +794,14 @@ static int finish(ld_ctx *x, const char *path, char *err, size_t err_len)
 
 int scn_load(const char *path, scn_t *s, char *err, size_t err_len)
 {
+    return scn_load_seeded(path, -1, s, err, err_len);
+}
+
+int scn_load_seeded(const char *path, long seed, scn_t *s, char *err, size_t err_len)
+{
     static ld_ctx x;   /* large (pack specs): static, the loader is not reentrant */
     memset(&x, 0, sizeof x);
+    x.seed_override = seed;
     scn_defaults(s);
     snprintf(s->path, sizeof s->path, "%s", path);
     x.s = s;
@@ -805,6 +816,7 @@ int scn_load_string(const char *text, const char *name, scn_t *s, char *err, siz
 {
     static ld_ctx x;
     memset(&x, 0, sizeof x);
+    x.seed_override = -1;
     scn_defaults(s);
     snprintf(s->path, sizeof s->path, "%s", name);
     x.s = s;

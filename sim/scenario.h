@@ -46,6 +46,7 @@ typedef struct {
     double final_spread_max_pct;
     double red_alert_by_s;
     bool red_alert_never;
+    double alert_latched_min_s;   /* every red-alert episode lasts at least this long */
     double ccl_below_a, ccl_below_by_s;
     double ccl_zero_by_s;
     double cable_alarm_by_s;
@@ -86,6 +87,9 @@ typedef struct {
 /* Loads a scenario file (with its includes, events and the seeded cell draws). Returns 0, or -1
  * with "FILE:LINE: [section] key: what is wrong" in err. */
 int scn_load(const char *path, scn_t *s, char *err, size_t err_len);
+
+/* Same, with the seed replaced before the cells are drawn (seed >= 0), for --seed. */
+int scn_load_seeded(const char *path, long seed, scn_t *s, char *err, size_t err_len);
 
 /* Same from a string (name used in messages; includes resolve against the current directory). */
 int scn_load_string(const char *text, const char *name, scn_t *s, char *err, size_t err_len);
