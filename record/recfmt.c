@@ -192,6 +192,21 @@ static int num(const char *s, double *out)
     return conf_parse_double(s, -1e300, 1e300, out);
 }
 
+/* Milliseconds since the daemon's monotonic origin: int64 everywhere, whatever the width of
+ * long (32 bits on the Cerbo, where 2^31 ms is under 25 days). */
+static int parse_ms(const char *s, int64_t *out)
+{
+    char *end;
+    if (!s || !*s || !strchr("0123456789", *s))
+        return -1;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || *end || v < 0)
+        return -1;
+    *out = (int64_t)v;
+    return 0;
+}
+
 static int hexu(const char *s, unsigned long max, unsigned long *out)
 {
     char *end;
@@ -235,11 +250,10 @@ int rec_parse_row(const char *line, rec_row *row, char *err, size_t err_len)
             snprintf(err, err_len, "tick row needs 3 fields, has %d", n);
             return -1;
         }
-        if (conf_parse_long(f[1], 0, INT64_MAX / 2, &lv) != 0) {
+        if (parse_ms(f[1], &row->t_ms) != 0) {
             snprintf(err, err_len, "field t_ms: '%s' is not a time in ms", f[1]);
             return -1;
         }
-        row->t_ms = lv;
         if (conf_parse_long(f[2], 0, POL_MAX_PACKS, &lv) != 0) {
             snprintf(err, err_len, "field n_packs: '%s' is not 0..%d", f[2], POL_MAX_PACKS);
             return -1;
@@ -253,11 +267,10 @@ int rec_parse_row(const char *line, rec_row *row, char *err, size_t err_len)
             snprintf(err, err_len, "output row needs %d fields, has %d", N_OUTPUT_FIELDS + 1, n);
             return -1;
         }
-        if (conf_parse_long(f[1], 0, INT64_MAX / 2, &lv) != 0) {
+        if (parse_ms(f[1], &row->t_ms) != 0) {
             snprintf(err, err_len, "field t_ms: '%s' is not a time in ms", f[1]);
             return -1;
         }
-        row->t_ms = lv;
         return 0;
     case 'P': {
         if (copy[1] != '\0') break;

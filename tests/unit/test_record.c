@@ -49,7 +49,7 @@ static void make_recording(const char *path, long max_bytes, int ticks)
             rdg_set(&r[2], RDG_VOLTAGE, NAN);   /* garbage the core rejects */
         else
             rdg_set(&r[2], RDG_VOLTAGE, 53.0);
-        int64_t t = 1000000 + (int64_t)k * 2000;
+        int64_t t = 3000000000LL + (int64_t)k * 2000;   /* past 2^31 ms: 32-bit long on the Cerbo */
         CU_ASSERT_EQUAL_FATAL(pol_step(&st, &c.pol, t, r, 3, &out), 0);
         rec_tick(rec, t, r, 3, &out, &st);
     }
