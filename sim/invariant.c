@@ -115,7 +115,8 @@ bool inv_sum(inv_t *v, int64_t now_ms, double i_bank_a, const double *i_a, int n
     return true;
 }
 
-bool inv_pack(inv_t *v, int64_t now_ms, int k, const pack_t *p, double ccl_a, double dcl_a)
+bool inv_pack(inv_t *v, int64_t now_ms, int k, const pack_t *p, double ccl_a, double dcl_a,
+              double i_bank_a)
 {
     const int n = p->p.n_cells;
     /* Charge conservation: SOC change against the independent ledgers of every flow. The scan
@@ -141,7 +142,7 @@ bool inv_pack(inv_t *v, int64_t now_ms, int k, const pack_t *p, double ccl_a, do
     if (!v->s->dc_feed_in) {
         /* With DC feed-in the chargers ignore CCL by design: only CVL and the cell guard protect. */
         double tol = fmax(v->s->tol_a, v->s->tol_pct / 100.0 * ccl_a);
-        if (p->i_a > ccl_a + tol) {
+        if (i_bank_a > 0.0 && p->i_a > ccl_a + tol) {
             if (v->over_ccl_since_ms[k] < 0)
                 v->over_ccl_since_ms[k] = now_ms;
             if (now_ms - v->over_ccl_since_ms[k] > v->grace_ms)
@@ -154,7 +155,7 @@ bool inv_pack(inv_t *v, int64_t now_ms, int k, const pack_t *p, double ccl_a, do
         }
     }
     double tol = fmax(v->s->tol_a, v->s->tol_pct / 100.0 * dcl_a);
-    if (-p->i_a > dcl_a + tol) {
+    if (i_bank_a < 0.0 && -p->i_a > dcl_a + tol) {
         if (v->over_dcl_since_ms[k] < 0)
             v->over_dcl_since_ms[k] = now_ms;
         if (now_ms - v->over_dcl_since_ms[k] > v->grace_ms)

@@ -42,8 +42,12 @@ bool inv_ctrl(inv_t *v, int64_t now_ms, const pol_output *out);
 bool inv_sum(inv_t *v, int64_t now_ms, double i_bank_a, const double *i_a, int n, double scale_a);
 
 /* Plant and BMS-facing checks of one pack after a step: charge conservation per cell, OVP in safe
- * scenarios, pack current within its own CCL/DCL (beyond tolerance for longer than the grace). */
-bool inv_pack(inv_t *v, int64_t now_ms, int k, const pack_t *p, double ccl_a, double dcl_a);
+ * scenarios, pack current within its own CCL/DCL (beyond tolerance for longer than the grace).
+ * The pack limits are judged only while the bank current flows the same way (i_bank_a > 0 for
+ * CCL, < 0 for DCL): a pack with a higher EMF discharging into the others while the bank charges
+ * is physics the controller cannot command; it sets only the bank's limits. */
+bool inv_pack(inv_t *v, int64_t now_ms, int k, const pack_t *p, double ccl_a, double dcl_a,
+              double i_bank_a);
 
 /* Formats a millisecond time as "12345.0 s (day 0 03:25:45)". */
 void inv_fmt_time(int64_t t_ms, char *buf, size_t len);

@@ -415,7 +415,7 @@ int run_scenario(const scn_t *s, const pol_config *cfg, const run_opts *o, run_r
                 x->win_vmin[k] = p->vmin;
             double cvl, ccl, dcl;
             pack_limits(p, &cvl, &ccl, &dcl);
-            ok = inv_pack(&x->inv, t_end, k, p, ccl, dcl);
+            ok = inv_pack(&x->inv, t_end, k, p, ccl, dcl, i_bank);
         }
         r->steps++;
         r->cell_steps += (double)(n * s->n_cells);

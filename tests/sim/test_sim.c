@@ -411,14 +411,51 @@ static void test_charge_conservation_catches_tampering(void)
         pack_prepare(&k, 25.0);
         k.q_bus_as += 30.0;
         pack_advance(&k, 30.0, 1.0, n * 1000, 25.0);
-        CU_ASSERT_TRUE(inv_pack(&v, n * 1000, 0, &k, 100.0, 100.0));
+        CU_ASSERT_TRUE(inv_pack(&v, n * 1000, 0, &k, 100.0, 100.0, 30.0));
     }
     pack_set_soc(&k, 3, 0.7);   /* through the ledger: still conserved */
-    CU_ASSERT_TRUE(inv_pack(&v, 101000, 0, &k, 100.0, 100.0));
+    CU_ASSERT_TRUE(inv_pack(&v, 101000, 0, &k, 100.0, 100.0, 30.0));
     k.soc[5] += 0.001;          /* behind the ledger's back: caught */
-    CU_ASSERT_FALSE(inv_pack(&v, 102000, 0, &k, 100.0, 100.0));
+    CU_ASSERT_FALSE(inv_pack(&v, 102000, 0, &k, 100.0, 100.0, 30.0));
     CU_ASSERT_STRING_EQUAL(v.name, "charge-conservation");
     CU_ASSERT(strstr(v.msg, "pack 1 cell 6") != NULL);
+}
+
+static void test_pack_limit_grace(void)
+{
+    /* Over its own CCL beyond the tolerance: tolerated for the grace, then a violation; a pack
+     * discharging into the others while the bank charges is not the controller's doing. */
+    static scn_t s;
+    char err[SCN_ERR_LEN];
+    CU_ASSERT_EQUAL_FATAL(scn_load_string(mini_scn, "mini", &s, err, sizeof err), 0);
+    pol_config cfg;
+    pol_config_default(&cfg);
+    inv_t v;
+    pack_t k;
+    bare_pack(&k, 16, 0.5, 280.0, 0.22e-3, 0.25e-3, 5e-3, 1.0);
+    inv_init(&v, &s, &cfg);
+    int64_t grace = (int64_t)(s.grace_s * 1000.0) + 2 * s.poll_ms + s.latency_ms;
+    k.i_a = 80.0;   /* CCL 60 A, tolerance max(5 A, 5 %) */
+    int64_t t = 1000;
+    for (; t <= 1000 + grace; t += 1000)
+        CU_ASSERT_TRUE_FATAL(inv_pack(&v, t, 1, &k, 60.0, 100.0, 120.0));
+    CU_ASSERT_FALSE(inv_pack(&v, t, 1, &k, 60.0, 100.0, 120.0));
+    CU_ASSERT_STRING_EQUAL(v.name, "pack-ccl");
+    CU_ASSERT(strstr(v.msg, "pack 2") != NULL);
+    /* within the tolerance: never */
+    inv_init(&v, &s, &cfg);
+    k.i_a = 64.9;
+    for (t = 1000; t < 1000000; t += 1000)
+        CU_ASSERT_TRUE_FATAL(inv_pack(&v, t, 1, &k, 60.0, 100.0, 120.0));
+    /* discharging 30 A into the others against a DCL of 0 while the bank charges: not judged */
+    inv_init(&v, &s, &cfg);
+    k.i_a = -30.0;
+    for (t = 1000; t < 1000000; t += 1000)
+        CU_ASSERT_TRUE_FATAL(inv_pack(&v, t, 1, &k, 60.0, 0.0, 4.0));
+    /* the same pack while the bank discharges: judged, and caught after the grace */
+    CU_ASSERT_TRUE(inv_pack(&v, t, 1, &k, 60.0, 0.0, -10.0));
+    CU_ASSERT_FALSE(inv_pack(&v, t + grace + 1000, 1, &k, 60.0, 0.0, -10.0));
+    CU_ASSERT_STRING_EQUAL(v.name, "pack-dcl");
 }
 
 /* The loader names file, line, section and key for every kind of mistake. */
@@ -496,6 +533,7 @@ int main(void)
     CU_add_test(s, "run: same seed same hash, other seed other hash", test_determinism_hash);
     CU_add_test(s, "invariants catch a bad controller", test_invariants_catch_bad_controller);
     CU_add_test(s, "invariants: charge conservation", test_charge_conservation_catches_tampering);
+    CU_add_test(s, "invariants: pack CCL/DCL tolerance and grace", test_pack_limit_grace);
     CU_add_test(s, "scenario loader: file:line: [section] key errors", test_loader_errors);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
