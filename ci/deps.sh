@@ -4,7 +4,8 @@
 set -euo pipefail
 
 host_pkgs=(build-essential cmake pkg-config libinih-dev libcunit1-dev libcsv-dev libdbus-1-dev
-           dbus-daemon dbus-bin python3 python3-dbus python3-dbusmock gnuplot-nox gcovr)
+           dbus-daemon dbus-bin python3 python3-dbus python3-dbusmock gnuplot-nox gcovr
+           clang libclang-rt-14-dev)   # ci/fuzz.sh: clang and its libFuzzer runtime
 cross_pkgs=(gcc-arm-linux-gnueabihf libc6-dev-armhf-cross qemu-user file
             libdbus-1-dev:armhf libinih-dev:armhf libcsv-dev:armhf libcunit1-dev:armhf)
 
