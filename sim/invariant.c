@@ -121,12 +121,15 @@ bool inv_pack(inv_t *v, int64_t now_ms, int k, const pack_t *p, double ccl_a, do
     const int n = p->p.n_cells;
     /* Charge conservation: SOC change against the independent ledgers of every flow. The scan
      * has no early exit so it vectorises; the offending cell is looked up only on failure. */
-    double base = p->q_bus_as - p->q_draw_as;
-    int bad = 0;
+    double base = p->q_bus_as - p->q_draw_as, el = p->elapsed_s;
+    const double *restrict soc = p->soc, *restrict soc0 = p->p.cell_soc0, *restrict cap = p->cap_as;
+    const double *restrict sd = p->p.sd_a, *restrict qb = p->q_bal_as, *restrict qs = p->q_set_as;
+    long bad = 0;
     for (int i = 0; i < n; i++) {
-        double got = (p->soc[i] - p->p.cell_soc0[i]) * p->cap_as[i];
-        double want = base - p->p.sd_a[i] * p->elapsed_s + p->q_bal_as[i] + p->q_set_as[i];
-        bad |= fabs(got - want) > 1e-7 * p->cap_as[i];
+        double got = (soc[i] - soc0[i]) * cap[i];
+        double want = base - sd[i] * el + qb[i] + qs[i];
+        double d = got - want, lim = 1e-7 * cap[i];
+        bad += (d > lim) | (d < -lim);
     }
     if (bad)
         for (int i = 0; i < n; i++) {
