@@ -34,7 +34,8 @@ set object 1 rect from graph 0, first nominal*0.85 to graph 1, first nominal fc 
 set object 2 rect from graph 0, first nominal*0.66 to graph 1, first nominal*0.85 fc rgb '#f0f0d0' fs solid 0.5 noborder behind
 set object 3 rect from graph 0, first nominal*0.33 to graph 1, first nominal*0.66 fc rgb '#f8e0c0' fs solid 0.5 noborder behind
 set object 4 rect from graph 0, first 0 to graph 1, first nominal*0.33 fc rgb '#f8d0d0' fs solid 0.5 noborder behind
-plot trace using 't_h':'ccl_a' with steps lw 2 lc rgb 'blue' title 'CCL (published)', \
+plot trace using 't_h':'ccl_min_a' with steps lw 1 lc rgb '#8080ff' title 'CCL (lowest in the minute)', \
+     trace using 't_h':'ccl_a' with steps lw 2 lc rgb 'blue' title 'CCL (published)', \
      trace using 't_h':'tier_ccl_a' with steps dt 2 lc rgb 'dark-violet' title 'tier limit', \
      trace using 't_h':'i_bank_a' with lines lc rgb 'gray50' title 'bank current', \
      nominal*1.00 with lines dt 3 lc rgb 'dark-green' title '100 %', \

@@ -306,6 +306,7 @@ int run_scenario(const scn_t *s, const pol_config *cfg, const run_opts *o, run_r
     bool saw_ccl_below = false, saw_ccl_zero = false, saw_cable = false, saw_reach = false;
     double ccl_below_s = -1, ccl_zero_s = -1, cable_s = -1, reach_s = -1;
     double pv_w = 0.0, load_w = 0.0;
+    double win_ccl_min = INFINITY;   /* lowest CCL since the last trace row */
     double episode_start = -1, shortest_episode = INFINITY;   /* red-alert episodes */
     double ambient_base = s->ambient_c;
 
@@ -435,6 +436,8 @@ int run_scenario(const scn_t *s, const pol_config *cfg, const run_opts *o, run_r
             if (pol_step(&x->ctrl, cfg, t_end, q->r, n, &x->out) == 0) {
                 have_out = true;
                 ccl_cmd = x->out.ccl_a;
+                if (ccl_cmd < win_ccl_min)
+                    win_ccl_min = ccl_cmd;
                 dcl_cmd = x->out.dcl_a;
                 cvl_cmd = x->out.cvl_v;
                 ok = inv_ctrl(&x->inv, t_end, &x->out);
@@ -485,6 +488,8 @@ int run_scenario(const scn_t *s, const pol_config *cfg, const run_opts *o, run_r
             b.i_bank_a = i_bank;
             b.v_bus_v = isfinite(v_bus) ? v_bus : 0.0;
             b.ccl_a = ccl_cmd;
+            b.ccl_min_a = win_ccl_min < INFINITY ? win_ccl_min : ccl_cmd;
+            win_ccl_min = INFINITY;
             b.dcl_a = dcl_cmd;
             b.cvl_v = cvl_cmd;
             b.tier = x->out.tier;

@@ -5,7 +5,7 @@
 #include <stdio.h>
 
 typedef struct {
-    double t_h, pv_w, load_w, i_bank_a, v_bus_v, ccl_a, dcl_a, cvl_v, tier_ccl_a, spread_pct,
+    double t_h, pv_w, load_w, i_bank_a, v_bus_v, ccl_a, ccl_min_a, dcl_a, cvl_v, tier_ccl_a, spread_pct,
         true_spread_pct, soc_pct, unserved_w;
     int tier, red, cable;
 } trc_bank;
