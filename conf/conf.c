@@ -262,7 +262,9 @@ static char *reader(char *str, int num, void *stream)
         }
     }
     size_t len = strlen(str);
-    bool at_eof = x->f ? feof(x->f) != 0 : *x->text_pos == '\0';
+    /* fgets that filled the buffer has not looked past it: peek, or a last line of exactly
+     * num - 1 characters without a newline counts as too long (only when read from a file). */
+    bool at_eof = x->f ? (ungetc(fgetc(x->f), x->f), feof(x->f) != 0) : *x->text_pos == '\0';
     if (len > 0 && str[len - 1] != '\n' && !at_eof) {
         /* Longer than inih's line buffer: inih would silently parse the rest as a new line. */
         if (!x->too_long) {
