@@ -24,8 +24,8 @@ static void usage(FILE *f)
 {
     fputs("usage:\n"
           "  bmsagg-sim run SCENARIO.ini [--config FILE] [--out DIR] [--days N] [--seed N]\n"
-          "  bmsagg-sim suite [DIR] [--config FILE] [-j N] [--out DIR] [--only a,b]\n"
-          "  bmsagg-sim validate --config FILE [DIR] [-j N]\n"
+          "  bmsagg-sim suite [DIR] [--config FILE] [-j N] [--out DIR] [--only a,b] [--seeds N]\n"
+          "  bmsagg-sim validate --config FILE [DIR] [-j N] [--seeds N]\n"
           "  bmsagg-sim eval --soc 93,84,82 [--cell-delta 0.05,0.02,0.21] [--config FILE]\n"
           "  bmsagg-sim bench [--days N] [--no-year]\n"
           "exit status: 0 all held, 1 a violation or unmet expectation, 2 bad input\n",
@@ -140,6 +140,12 @@ static int cmd_suite(int argc, char **argv, bool validate)
             o.out_dir = argv[++i];
         else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc)
             o.only = argv[++i];
+        else if (strcmp(argv[i], "--seeds") == 0 && i + 1 < argc) {
+            long n;
+            if (conf_parse_long(argv[++i], 1, 1000, &n) != 0)
+                return bad("--seeds: '%s' is not a count in 1..1000", argv[i]);
+            o.seeds = (int)n;
+        }
         else if (strcmp(argv[i], "-j") == 0 && i + 1 < argc) {
             long j;
             if (conf_parse_long(argv[++i], 1, 256, &j) != 0)

@@ -18,6 +18,7 @@
 
 typedef struct {
     char name[128];
+    unsigned long long seed;
     run_result r;
 } row;
 
@@ -58,19 +59,26 @@ static bool wanted(const char *only, const char *name)
     return false;
 }
 
-static void run_one(const suite_opts *o, const char *path, row *out)
+static void run_one(const suite_opts *o, const char *path, int seed_ix, row *out)
 {
     static scn_t s;
     char err[SCN_ERR_LEN];
     memset(out, 0, sizeof *out);
     out->r.violation_s = -1;
-    if (scn_load(path, &s, err, sizeof err) != 0) {
+    long seed = -1;
+    if (o->seeds > 1) {
+        /* the file's own seed first, then the next ones */
+        if (scn_load(path, &s, err, sizeof err) == 0)
+            seed = (long)s.seed + seed_ix;
+    }
+    if (scn_load_seeded(path, seed, &s, err, sizeof err) != 0) {
         out->r.status = 2;
         snprintf(out->r.violation, sizeof out->r.violation, "input");
         snprintf(out->r.message, sizeof out->r.message, "%s", err);
         return;
     }
     snprintf(out->name, sizeof out->name, "%s", s.name);
+    out->seed = s.seed;
     pol_config cfg;
     if (suite_config_for(o->config_path, o->config, s.config_path, &cfg, err, sizeof err) != 0) {
         out->r.status = 2;
@@ -82,7 +90,10 @@ static void run_one(const suite_opts *o, const char *path, row *out)
     memset(&ro, 0, sizeof ro);
     char dir[1024];
     if (o->out_dir) {
-        snprintf(dir, sizeof dir, "%s/%s", o->out_dir, s.name);
+        if (o->seeds > 1)
+            snprintf(dir, sizeof dir, "%s/%s-seed%llu", o->out_dir, s.name, (unsigned long long)s.seed);
+        else
+            snprintf(dir, sizeof dir, "%s/%s", o->out_dir, s.name);
         ro.out_dir = dir;
     } else {
         ro.no_trace = true;
@@ -128,6 +139,9 @@ int suite_main(const suite_opts *o)
         return 2;
     }
     qsort(names, (size_t)n, sizeof names[0], cmp_str);
+    int seeds = o->seeds > 1 ? o->seeds : 1;
+    int n_files = n;
+    n = n_files * seeds;
 
     row *rows = calloc((size_t)n, sizeof *rows);
     pid_t *pids = calloc((size_t)n, sizeof *pids);
@@ -155,11 +169,12 @@ int suite_main(const suite_opts *o)
             if (pid == 0) {
                 close(pfd[0]);
                 char path[1024];
-                snprintf(path, sizeof path, "%s/%s", o->dir, names[next]);
+                const char *file = names[next / seeds];
+                snprintf(path, sizeof path, "%s/%s", o->dir, file);
                 row r;
-                run_one(o, path, &r);
+                run_one(o, path, next % seeds, &r);
                 if (!r.name[0])
-                    snprintf(r.name, sizeof r.name, "%.*s", (int)(strlen(names[next]) - 4), names[next]);
+                    snprintf(r.name, sizeof r.name, "%.*s", (int)(strlen(file) - 4), file);
                 const char *p = (const char *)&r;
                 size_t left = sizeof r;
                 while (left > 0) {
@@ -198,7 +213,8 @@ int suite_main(const suite_opts *o)
             waitpid(pids[i], &st, 0);
             if (left > 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
                 memset(&rows[i], 0, sizeof rows[i]);
-                snprintf(rows[i].name, sizeof rows[i].name, "%.*s", (int)(strlen(names[i]) - 4), names[i]);
+                snprintf(rows[i].name, sizeof rows[i].name, "%.*s", (int)(strlen(names[i / seeds]) - 4),
+                         names[i / seeds]);
                 rows[i].r.status = 2;
                 snprintf(rows[i].r.violation, sizeof rows[i].r.violation, "crash");
                 snprintf(rows[i].r.message, sizeof rows[i].r.message, "worker died (signal or exit %d)",
@@ -211,8 +227,8 @@ int suite_main(const suite_opts *o)
     }
 
     int failed = 0, errors = 0;
-    printf("%-30s %6s %-6s %-22s %8s %7s %7s %10s\n", "scenario", "days", "result", "first violation",
-           "spread", "ccl_min", "ccl_max", "alert_h");
+    printf("%-30s %5s %6s %-6s %-26s %7s %7s %7s %8s\n", "scenario", "seed", "days", "result",
+           "first violation", "spread", "ccl_min", "ccl_max", "alert_h");
     for (int i = 0; i < n; i++) {
         const run_result *r = &rows[i].r;
         const char *res = r->status == 0 ? "pass" : r->status == 1 ? "FAIL" : "ERROR";
@@ -225,8 +241,8 @@ int suite_main(const suite_opts *o)
             snprintf(alert, sizeof alert, "%.2f", r->alert_s / 3600.0);
         else
             snprintf(alert, sizeof alert, "-");
-        printf("%-30s %6.2f %-6s %-22s %8.2f %7.0f %7.0f %10s\n", rows[i].name, r->days, res, viol,
-               r->final_spread_pct, r->min_ccl_a, r->max_ccl_a, alert);
+        printf("%-30s %5llu %6.2f %-6s %-26s %7.2f %7.0f %7.0f %8s\n", rows[i].name, rows[i].seed,
+               r->days, res, viol, r->final_spread_pct, r->min_ccl_a, r->max_ccl_a, alert);
         if (r->status == 1)
             failed++;
         if (r->status == 2)
@@ -234,24 +250,29 @@ int suite_main(const suite_opts *o)
     }
     for (int i = 0; i < n; i++)
         if (rows[i].r.status != 0)
-            printf("  %s: %s\n", rows[i].name, rows[i].r.message);
+            printf("  %s (seed %llu): %s\n", rows[i].name, rows[i].seed, rows[i].r.message);
     if (o->validate) {
         printf("\nverdicts for %s:\n", o->config_path ? o->config_path : "(defaults)");
         for (int i = 0; i < n; i++) {
             const run_result *r = &rows[i].r;
-            if (r->status == 0)
-                printf("  %-30s SAFE\n", rows[i].name);
-            else if (r->status == 1)
-                printf("  %-30s UNSAFE: %s violated\n", rows[i].name, r->violation);
+            char label[160];
+            if (seeds > 1)
+                snprintf(label, sizeof label, "%s#%llu", rows[i].name, rows[i].seed);
             else
-                printf("  %-30s ERROR: %s\n", rows[i].name, r->message);
+                snprintf(label, sizeof label, "%s", rows[i].name);
+            if (r->status == 0)
+                printf("  %-34s SAFE\n", label);
+            else if (r->status == 1)
+                printf("  %-34s UNSAFE: %s violated\n", label, r->violation);
+            else
+                printf("  %-34s ERROR: %s\n", label, r->message);
         }
-        printf("validate: %d of %d scenarios passed; config %s\n", n - failed - errors, n,
+        printf("validate: %d of %d scenario runs passed; config %s\n", n - failed - errors, n,
                failed + errors == 0 ? "is SAFE to deploy" : "is NOT safe to deploy");
     } else {
-        printf("suite: %d of %d scenarios passed\n", n - failed - errors, n);
+        printf("suite: %d of %d scenario runs passed\n", n - failed - errors, n);
     }
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n_files; i++)
         free(names[i]);
     free(rows);
     free(pids);

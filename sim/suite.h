@@ -13,6 +13,7 @@ typedef struct {
     const char *out_dir;        /* NULL: no traces */
     const char *only;           /* comma-separated scenario names, NULL = all */
     int jobs;
+    int seeds;                  /* > 1: every scenario with this many seeds (file seed + 0, 1, ...) */
     bool validate;              /* print the validate verdicts */
 } suite_opts;
 
