@@ -129,7 +129,7 @@ bool inv_pack(inv_t *v, int64_t now_ms, int k, const pack_t *p, double ccl_a, do
         double got = (soc[i] - soc0[i]) * cap[i];
         double want = base - sd[i] * el + qb[i] + qs[i];
         double d = got - want, lim = 1e-7 * cap[i];
-        bad += (d > lim) | (d < -lim);
+        bad += (d > lim) | (d < -lim) | (soc[i] < 0.0) | (soc[i] > 1.0);
     }
     if (bad)
         for (int i = 0; i < n; i++) {
@@ -138,6 +138,12 @@ bool inv_pack(inv_t *v, int64_t now_ms, int k, const pack_t *p, double ccl_a, do
             if (fabs(got - want) > 1e-7 * p->cap_as[i])
                 return violate(v, now_ms, "charge-conservation", k, i,
                                "SOC moved %.6f As, the ledgers say %.6f As", got, want);
+            /* A working BMS keeps every cell inside its capacity: OVP and UVP act on terminal
+             * voltages, which lead the OCV in the direction of the current. */
+            if (p->soc[i] < 0.0 || p->soc[i] > 1.0)
+                return violate(v, now_ms, "cell-soc-range", k, i,
+                               "true SOC %.4f %% outside 0..100 %% (cell at %.4f V)",
+                               100.0 * p->soc[i], p->v[i]);
         }
     if (v->s->expect.safe && p->vmax >= p->p.ovp_v)
         return violate(v, now_ms, "cell-ovp", k, p->imax,

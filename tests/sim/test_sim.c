@@ -419,6 +419,13 @@ static void test_charge_conservation_catches_tampering(void)
     CU_ASSERT_FALSE(inv_pack(&v, 102000, 0, &k, 100.0, 100.0, 30.0));
     CU_ASSERT_STRING_EQUAL(v.name, "charge-conservation");
     CU_ASSERT(strstr(v.msg, "pack 1 cell 6") != NULL);
+    /* conserved but overfull: a cell past 100 % is caught too */
+    k.soc[5] -= 0.001;
+    inv_init(&v, &s, &cfg);
+    pack_set_soc(&k, 2, 1.02);
+    CU_ASSERT_FALSE(inv_pack(&v, 103000, 0, &k, 100.0, 100.0, 30.0));
+    CU_ASSERT_STRING_EQUAL(v.name, "cell-soc-range");
+    CU_ASSERT(strstr(v.msg, "pack 1 cell 3") != NULL);
 }
 
 static void test_pack_limit_grace(void)
