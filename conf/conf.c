@@ -587,10 +587,27 @@ int conf_load_string(const char *text, const char *name, conf_t *c, char *err, s
 
 /* ---- printing ---------------------------------------------------------------------------- */
 
+/* The shortest decimal that reads back as the same double: readable for the values people
+ * write (3.45, not 3.4500000000000002), exact for the rest, because a recording's replay
+ * loads this text and must reproduce the daemon's arithmetic bit for bit. */
+static void print_double(FILE *f, double v)
+{
+    char buf[40];
+    for (int prec = 6; prec <= 17; prec++) {
+        snprintf(buf, sizeof buf, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v)
+            break;
+    }
+    fputs(buf, f);
+}
+
 static void print_list(FILE *f, const double *v, int n)
 {
-    for (int i = 0; i < n; i++)
-        fprintf(f, "%s%.10g", i ? ", " : "", v[i]);
+    for (int i = 0; i < n; i++) {
+        if (i)
+            fputs(", ", f);
+        print_double(f, v[i]);
+    }
 }
 
 void conf_print(FILE *f, const conf_t *c)
@@ -608,7 +625,7 @@ void conf_print(FILE *f, const conf_t *c)
         case K_DOUBLE: {
             double v;
             memcpy(&v, base + k->offset, sizeof v);
-            fprintf(f, "%.10g", v);
+            print_double(f, v);
             break;
         }
         case K_INT: {
