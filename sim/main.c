@@ -23,7 +23,7 @@
 static void usage(FILE *f)
 {
     fputs("usage:\n"
-          "  bmsagg-sim run SCENARIO.ini [--config FILE] [--out DIR] [--days N] [--seed N]\n"
+          "  bmsagg-sim run SCENARIO.ini [--config FILE] [--out DIR] [--days N] [--seed N] [--checkpoint-s S]\n"
           "  bmsagg-sim suite [DIR] [--config FILE] [-j N] [--out DIR] [--only a,b] [--seeds N]\n"
           "  bmsagg-sim validate --config FILE [DIR] [-j N] [--seeds N]\n"
           "  bmsagg-sim eval --soc 93,84,82 [--cell-delta 0.05,0.02,0.21] [--config FILE]\n"
@@ -57,6 +57,7 @@ static int cmd_run(int argc, char **argv)
     const char *scn_path = NULL, *config = NULL, *out = NULL;
     double days = 0.0;
     long seed = -1;
+    int64_t checkpoint_ms = 0;
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
             config = argv[++i];
@@ -65,6 +66,11 @@ static int cmd_run(int argc, char **argv)
         else if (strcmp(argv[i], "--days") == 0 && i + 1 < argc) {
             if (conf_parse_double(argv[++i], 0.001, 400, &days) != 0)
                 return bad("--days: '%s' is not a number of days in 0.001..400", argv[i]);
+        } else if (strcmp(argv[i], "--checkpoint-s") == 0 && i + 1 < argc) {
+            double cs;
+            if (conf_parse_double(argv[++i], 1, 400 * 86400.0, &cs) != 0)
+                return bad("--checkpoint-s: '%s' is not a time in seconds", argv[i]);
+            checkpoint_ms = (int64_t)(cs * 1000.0);
         } else if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc) {
             if (conf_parse_long(argv[++i], 0, 0x7fffffffL, &seed) != 0)
                 return bad("--seed: '%s' is not a whole number in 0..2147483647", argv[i]);
@@ -95,8 +101,11 @@ static int cmd_run(int argc, char **argv)
     o.out_dir = out;
     o.days_override = days;
     o.progress = isatty(STDERR_FILENO) != 0;
+    o.checkpoint_ms = checkpoint_ms;
     run_result r;
     run_scenario(&s, &c.pol, &o, &r);
+    if (checkpoint_ms > 0 && r.restored_hash != r.hash && r.status == 0)
+        r.status = 1;
     if (r.status == 2) {
         fprintf(stderr, "bmsagg-sim: %s\n", r.message);
         return 2;
@@ -104,6 +113,9 @@ static int cmd_run(int argc, char **argv)
     if (r.status == 1)
         fprintf(stderr, "%s\n", r.message);
     run_print_table(stdout, &s, &r);
+    if (checkpoint_ms > 0)
+        printf("%-24s %016llx (%s the uninterrupted run)\n", "restored from checkpoint",
+               (unsigned long long)r.restored_hash, r.restored_hash == r.hash ? "same as" : "DIFFERS from");
     if (out) {
         char p[1200];
         snprintf(p, sizeof p, "%s/summary.txt", out);

@@ -21,7 +21,27 @@ typedef struct {
     rdg_reading r[SCN_MAX_PACKS];
 } snapshot;
 
+/* The loop's own state, kept in the context so a copy of the context is a complete checkpoint. */
 typedef struct {
+    bool full, ok;
+    int64_t t;
+    double ccl_cmd, dcl_cmd, cvl_cmd;
+    bool have_out;
+    double v_bus;
+    int ev_next;
+    int last_pct;
+    double unserved_ws, unserved_w_win;
+    int64_t win_steps;
+    bool saw_ccl_below, saw_ccl_zero, saw_cable, saw_reach;
+    double ccl_below_s, ccl_zero_s, cable_s, reach_s;
+    double pv_w, load_w;
+    double win_ccl_min;                 /* lowest CCL since the last trace row */
+    double episode_start, shortest_episode;   /* red-alert episodes */
+    double ambient_base;
+} run_loop;
+
+typedef struct {
+    run_loop L;
     pack_t pack[SCN_MAX_PACKS];
     /* fault windows from events (end times; INT64_MAX = for good) */
     int64_t spike_until[SCN_MAX_PACKS];
@@ -222,6 +242,282 @@ static void progress(int64_t t, int64_t end, int *last_pct)
     fflush(stderr);
 }
 
+static void loop_init(run_ctx *x, const scn_t *s, const pol_config *cfg, const run_opts *o)
+{
+    run_loop *L = &x->L;
+    L->full = !o->bare_physics;
+    L->ok = L->full ? inv_static(&x->inv) : true;
+    L->ccl_cmd = 0.0;
+    L->dcl_cmd = 0.0;
+    L->cvl_cmd = cfg->fallback_cvl_v;
+    L->have_out = false;
+    L->v_bus = NAN;
+    L->ev_next = 0;
+    L->last_pct = -1;
+    L->unserved_ws = L->unserved_w_win = 0.0;
+    L->win_steps = 0;
+    L->saw_ccl_below = L->saw_ccl_zero = L->saw_cable = L->saw_reach = false;
+    L->ccl_below_s = L->ccl_zero_s = L->cable_s = L->reach_s = -1;
+    L->pv_w = L->load_w = 0.0;
+    L->win_ccl_min = INFINITY;
+    L->episode_start = -1;
+    L->shortest_episode = INFINITY;
+    L->ambient_base = s->ambient_c;
+    L->t = 0;
+}
+
+/* Steps from the context's time to end_ms. With checkpoint non-NULL, copies the context and the
+ * partial result at o->checkpoint_ms. */
+static void loop_run(run_ctx *x, const scn_t *s, const pol_config *cfg, const run_opts *o,
+                     run_result *r, int64_t end_ms, FILE *trace, run_ctx **checkpoint,
+                     run_result *checkpoint_r)
+{
+    run_loop *L = &x->L;
+    const int n = s->n_packs;
+    const double dt_s = (double)s->step_ms / 1000.0;
+    for (; L->ok && L->t < end_ms; L->t += s->step_ms) {
+        if (checkpoint && L->t == o->checkpoint_ms && !*checkpoint) {
+            /* Everything the run depends on lives in the context: a copy of it is a checkpoint. */
+            *checkpoint = malloc(sizeof **checkpoint);
+            if (*checkpoint) {
+                **checkpoint = *x;
+                *checkpoint_r = *r;
+            }
+        }
+        /* 1. Events due now, and reconnections. */
+        while (L->full && L->ev_next < s->n_events && s->ev[L->ev_next].t_ms <= L->t)
+            apply_event(x, s, &s->ev[L->ev_next++]);
+        for (int k = 0; k < n; k++)
+            if (x->reconnect_at[k] >= 0 && L->t >= x->reconnect_at[k]) {
+                x->pack[k].connected = true;
+                x->reconnect_at[k] = -1;
+            }
+
+        /* 2. Ambient and each pack's linearisation. */
+        /* Ambient moves slowly: once a minute is plenty and keeps sin() out of the step cost. */
+        if (L->t % 60000 == 0 || L->t == 0) {
+            double hour = (double)(L->t % 86400000) / 3600000.0;
+            L->ambient_base = s->ambient_c + s->ambient_swing_c * sin(6.283185307179586 * (hour - 9.0) / 24.0);
+        }
+        double ambient = L->ambient_base + x->ambient_offset_c;
+        double e_min = INFINITY;
+        for (int k = 0; k < n; k++) {
+            pack_t *p = &x->pack[k];
+            pack_prepare(p, ambient);
+            x->bus.e_v[k] = p->e_v;
+            x->bus.g_s[k] = p->g_s;
+            x->bus.can_chg[k] = p->chg_fet;
+            x->bus.can_dis[k] = p->dis_fet;
+            x->bus.connected[k] = p->connected;
+            if (p->connected && p->e_v < e_min)
+                e_min = p->e_v;
+        }
+
+        /* 3. What the bank is asked to carry. */
+        double i_target, i_bank = 0.0;
+        bool solved = L->full;
+        if (L->full) {
+            prof_at(&x->prof, L->t, &L->pv_w, &L->load_w);
+            double vref = isfinite(L->v_bus) ? L->v_bus : (isfinite(e_min) ? e_min : 51.2);
+            double i_pv = L->pv_w * s->eta_mppt / vref;
+            double i_load = L->load_w / s->eta_inv / vref;
+            if (active(x->step_until, L->t)) {
+                if (x->step_a > 0.0)
+                    i_pv += x->step_a;
+                else
+                    i_load -= x->step_a;
+            }
+            double net = i_pv - i_load;
+            double dis_max = fmin(L->dcl_cmd, s->inverter_max_a);
+            if (net >= 0.0) {
+                /* DVCC: chargers obey CCL, except DC-coupled feed-in, which obeys only CVL. */
+                double chg_max = s->dc_feed_in ? s->charger_max_a : fmin(L->ccl_cmd, s->charger_max_a);
+                i_target = fmin(net, chg_max);
+            } else {
+                i_target = fmax(net, -dis_max);
+                L->unserved_ws += (-net - dis_max > 0.0 ? (-net - dis_max) * vref : 0.0) * dt_s;
+                L->unserved_w_win += (-net - dis_max > 0.0 ? (-net - dis_max) * vref : 0.0);
+            }
+            /* Constant-voltage regulation: the chargers hold the bus at CVL; the battery may
+             * then even supply the loads, so the current is bounded below by what they draw. */
+            if (!L->have_out)
+                i_target = 0.0;
+            double v_try;
+            i_bank = bus_solve_current(&x->bus, i_target, x->i_k, &v_try);
+            L->v_bus = v_try;
+            if (L->have_out && isfinite(v_try) && v_try > L->cvl_cmd && i_target > -dis_max) {
+                double i_cv = bus_current_at_voltage(&x->bus, L->cvl_cmd);
+                double floor_a = -fmin(i_load, dis_max);
+                i_target = fmax(fmin(i_target, i_cv), floor_a);
+                solved = false;   /* the CV current differs: solve again below */
+            }
+        } else {
+            /* Bench: a fixed daily pattern with no controller: a triangle wave of +-60 A
+             * (piecewise linear, so no libm call is charged to the physics). */
+            double ph = (double)(L->t % 86400000) / 86400000.0;
+            i_target = ph < 0.5 ? 240.0 * (ph < 0.25 ? ph : 0.5 - ph) : -240.0 * (ph < 0.75 ? ph - 0.5 : 1.0 - ph);
+        }
+        if (!solved)
+            i_bank = bus_solve_current(&x->bus, i_target, x->i_k, &L->v_bus);
+        if (L->full)
+        {
+            double scale = 0.0;
+            for (int k = 0; k < n; k++)
+                if (x->bus.connected[k])
+                    scale += x->bus.g_s[k] * fabs(x->bus.e_v[k]);
+            L->ok = inv_sum(&x->inv, L->t, i_bank, x->i_k, n, scale);
+        }
+
+        /* 4. Advance the packs. */
+        int64_t t_end = L->t + s->step_ms;
+        for (int k = 0; k < n && L->ok; k++) {
+            pack_t *p = &x->pack[k];
+            p->q_bus_as += x->i_k[k] * dt_s;
+            pack_advance(p, x->i_k[k], dt_s, t_end, ambient);
+            if (!L->full)
+                continue;
+            if (p->i_a > 0)
+                r->charged_ah += p->i_a * dt_s / 3600.0;
+            else
+                r->discharged_ah -= p->i_a * dt_s / 3600.0;
+            if (p->vmax > r->max_cell_v)
+                r->max_cell_v = p->vmax;
+            if (p->vmax > x->win_vmax[k])
+                x->win_vmax[k] = p->vmax;
+            if (p->vmin < x->win_vmin[k])
+                x->win_vmin[k] = p->vmin;
+            double cvl, ccl, dcl;
+            pack_limits(p, &cvl, &ccl, &dcl);
+            L->ok = inv_pack(&x->inv, t_end, k, p, ccl, dcl, i_bank);
+        }
+        r->steps++;
+        r->cell_steps += (double)(n * s->n_cells);
+        if (!L->full || !L->ok)
+            continue;
+
+        /* 5. Poll: snapshot the BMS readings; they reach the core after the latency. */
+        if (t_end % s->poll_ms == 0 && x->q_len < QN) {
+            snapshot *q = &x->q[(x->q_head + x->q_len) % QN];
+            q->deliver_ms = t_end + s->latency_ms;
+            for (int k = 0; k < n; k++)
+                make_reading(x, k, t_end, &q->r[k]);
+            x->q_len++;
+        }
+        while (x->q_len > 0 && x->q[x->q_head].deliver_ms <= t_end) {
+            snapshot *q = &x->q[x->q_head];
+            if (pol_step(&x->ctrl, cfg, t_end, q->r, n, &x->out) == 0) {
+                L->have_out = true;
+                L->ccl_cmd = x->out.ccl_a;
+                if (L->ccl_cmd < L->win_ccl_min)
+                    L->win_ccl_min = L->ccl_cmd;
+                L->dcl_cmd = x->out.dcl_a;
+                L->cvl_cmd = x->out.cvl_v;
+                L->ok = inv_ctrl(&x->inv, t_end, &x->out);
+                double ts = (double)t_end / 1000.0;
+                if (L->ccl_cmd < r->min_ccl_a) r->min_ccl_a = L->ccl_cmd;
+                if (L->ccl_cmd > r->max_ccl_a) r->max_ccl_a = L->ccl_cmd;
+                if (x->out.red_alert && r->alert_s < 0) r->alert_s = ts;
+                if (x->out.red_alert && L->episode_start < 0)
+                    L->episode_start = ts;
+                if (!x->out.red_alert && L->episode_start >= 0) {
+                    if (ts - L->episode_start < L->shortest_episode)
+                        L->shortest_episode = ts - L->episode_start;
+                    L->episode_start = -1;
+                }
+                const scn_expect *e = &s->expect;
+                if (!isnan(e->spread_below_pct) && r->spread_below_s < 0 && x->out.spread_valid &&
+                    x->out.spread_pct < e->spread_below_pct)
+                    r->spread_below_s = ts;
+                if (!isnan(e->ccl_below_a) && !L->saw_ccl_below && L->ccl_cmd <= e->ccl_below_a) {
+                    L->saw_ccl_below = true;
+                    L->ccl_below_s = ts;
+                }
+                if (!L->saw_ccl_zero && L->ccl_cmd <= 0.0) {
+                    L->saw_ccl_zero = true;
+                    L->ccl_zero_s = ts;
+                }
+                if (!L->saw_cable && x->out.alarm[RDG_AL_BMS_CABLE] >= 1) {
+                    L->saw_cable = true;
+                    L->cable_s = ts;
+                }
+                if (!isnan(e->ccl_reaches_a) && !L->saw_reach && L->ccl_cmd >= e->ccl_reaches_a) {
+                    L->saw_reach = true;
+                    L->reach_s = ts;
+                }
+            }
+            x->q_head = (x->q_head + 1) % QN;
+            x->q_len--;
+        }
+        L->win_steps++;
+
+        /* 6. Decimated trace. */
+        if (trace && t_end % s->trace_ms == 0) {
+            trc_bank b;
+            trc_pack tp[SCN_MAX_PACKS];
+            b.t_h = (double)t_end / 3600000.0;
+            b.pv_w = L->pv_w;
+            b.load_w = L->load_w;
+            b.i_bank_a = i_bank;
+            b.v_bus_v = isfinite(L->v_bus) ? L->v_bus : 0.0;
+            b.ccl_a = L->ccl_cmd;
+            b.ccl_min_a = L->win_ccl_min < INFINITY ? L->win_ccl_min : L->ccl_cmd;
+            L->win_ccl_min = INFINITY;
+            b.dcl_a = L->dcl_cmd;
+            b.cvl_v = L->cvl_cmd;
+            b.tier = x->out.tier;
+            b.tier_ccl_a = x->out.tier_ccl_a;
+            b.spread_pct = x->out.spread_valid ? x->out.spread_pct : -1.0;
+            b.true_spread_pct = spread_true(x, s);
+            b.soc_pct = x->out.soc_valid ? x->out.soc_pct : -1.0;
+            b.red = x->out.red_alert;
+            b.cable = x->out.alarm[RDG_AL_BMS_CABLE];
+            b.unserved_w = L->unserved_w_win / (double)(L->win_steps > 0 ? L->win_steps : 1);
+            for (int k = 0; k < n; k++) {
+                const pack_t *p = &x->pack[k];
+                double cvl, ccl, dcl;
+                pack_limits(p, &cvl, &ccl, &dcl);
+                tp[k].soc_true_pct = pack_true_soc_pct(p);
+                tp[k].soc_rep_pct = pack_reported_soc(p);
+                tp[k].i_a = p->i_a;
+                tp[k].vmax_v = x->win_vmax[k];
+                tp[k].vmin_v = x->win_vmin[k];
+                tp[k].temp_c = p->temp_c;
+                tp[k].ccl_a = ccl;
+                tp[k].chg_fet = p->chg_fet;
+                tp[k].online = x->out.pack[k].state == POL_PACK_ONLINE;
+                x->win_vmax[k] = -INFINITY;
+                x->win_vmin[k] = INFINITY;
+            }
+            trc_row(trace, &b, tp, n);
+            L->unserved_w_win = 0.0;
+            L->win_steps = 0;
+        }
+        if (o->progress)
+            progress(t_end, end_ms, &L->last_pct);
+    }
+
+}
+
+/* Final state hash: every cell and BMS state variable and the limits, in a fixed order. */
+static uint64_t state_hash(const run_ctx *x, const scn_t *s)
+{
+    const run_loop *L = &x->L;
+    const int n = s->n_packs;
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (int k = 0; k < n; k++) {
+        const pack_t *p = &x->pack[k];
+        uhash(&h, p->soc, sizeof(double) * (size_t)p->p.n_cells);
+        uhash(&h, p->v1, sizeof(double) * (size_t)p->p.n_cells);
+        uhash(&h, &p->rep_soc_pct, sizeof p->rep_soc_pct);
+        uhash(&h, &p->temp_c, sizeof p->temp_c);
+        uhash(&h, &p->i_a, sizeof p->i_a);
+    }
+    uhash(&h, &L->ccl_cmd, sizeof L->ccl_cmd);
+    uhash(&h, &L->cvl_cmd, sizeof L->cvl_cmd);
+    uhash(&h, &L->t, sizeof L->t);
+    return h;
+}
+
 int run_scenario(const scn_t *s, const pol_config *cfg, const run_opts *o, run_result *r)
 {
     memset(r, 0, sizeof *r);
@@ -294,257 +590,27 @@ int run_scenario(const scn_t *s, const pol_config *cfg, const run_opts *o, run_r
         trc_header(trace, n);
     }
 
-    bool full = !o->bare_physics;
-    bool ok = full ? inv_static(&x->inv) : true;
-    double ccl_cmd = 0.0, dcl_cmd = 0.0, cvl_cmd = cfg->fallback_cvl_v;
-    bool have_out = false;
-    double v_bus = NAN;
-    int ev_next = 0;
-    int last_pct = -1;
-    double unserved_ws = 0.0, unserved_w_win = 0.0;
-    int64_t win_steps = 0;
-    bool saw_ccl_below = false, saw_ccl_zero = false, saw_cable = false, saw_reach = false;
-    double ccl_below_s = -1, ccl_zero_s = -1, cable_s = -1, reach_s = -1;
-    double pv_w = 0.0, load_w = 0.0;
-    double win_ccl_min = INFINITY;   /* lowest CCL since the last trace row */
-    double episode_start = -1, shortest_episode = INFINITY;   /* red-alert episodes */
-    double ambient_base = s->ambient_c;
-
-    int64_t t = 0;
-    for (; ok && t < end_ms; t += s->step_ms) {
-        /* 1. Events due now, and reconnections. */
-        while (full && ev_next < s->n_events && s->ev[ev_next].t_ms <= t)
-            apply_event(x, s, &s->ev[ev_next++]);
-        for (int k = 0; k < n; k++)
-            if (x->reconnect_at[k] >= 0 && t >= x->reconnect_at[k]) {
-                x->pack[k].connected = true;
-                x->reconnect_at[k] = -1;
-            }
-
-        /* 2. Ambient and each pack's linearisation. */
-        /* Ambient moves slowly: once a minute is plenty and keeps sin() out of the step cost. */
-        if (t % 60000 == 0 || t == 0) {
-            double hour = (double)(t % 86400000) / 3600000.0;
-            ambient_base = s->ambient_c + s->ambient_swing_c * sin(6.283185307179586 * (hour - 9.0) / 24.0);
-        }
-        double ambient = ambient_base + x->ambient_offset_c;
-        double e_min = INFINITY;
-        for (int k = 0; k < n; k++) {
-            pack_t *p = &x->pack[k];
-            pack_prepare(p, ambient);
-            x->bus.e_v[k] = p->e_v;
-            x->bus.g_s[k] = p->g_s;
-            x->bus.can_chg[k] = p->chg_fet;
-            x->bus.can_dis[k] = p->dis_fet;
-            x->bus.connected[k] = p->connected;
-            if (p->connected && p->e_v < e_min)
-                e_min = p->e_v;
-        }
-
-        /* 3. What the bank is asked to carry. */
-        double i_target, i_bank = 0.0;
-        bool solved = full;
-        if (full) {
-            prof_at(&x->prof, t, &pv_w, &load_w);
-            double vref = isfinite(v_bus) ? v_bus : (isfinite(e_min) ? e_min : 51.2);
-            double i_pv = pv_w * s->eta_mppt / vref;
-            double i_load = load_w / s->eta_inv / vref;
-            if (active(x->step_until, t)) {
-                if (x->step_a > 0.0)
-                    i_pv += x->step_a;
-                else
-                    i_load -= x->step_a;
-            }
-            double net = i_pv - i_load;
-            double dis_max = fmin(dcl_cmd, s->inverter_max_a);
-            if (net >= 0.0) {
-                /* DVCC: chargers obey CCL, except DC-coupled feed-in, which obeys only CVL. */
-                double chg_max = s->dc_feed_in ? s->charger_max_a : fmin(ccl_cmd, s->charger_max_a);
-                i_target = fmin(net, chg_max);
-            } else {
-                i_target = fmax(net, -dis_max);
-                unserved_ws += (-net - dis_max > 0.0 ? (-net - dis_max) * vref : 0.0) * dt_s;
-                unserved_w_win += (-net - dis_max > 0.0 ? (-net - dis_max) * vref : 0.0);
-            }
-            /* Constant-voltage regulation: the chargers hold the bus at CVL; the battery may
-             * then even supply the loads, so the current is bounded below by what they draw. */
-            if (!have_out)
-                i_target = 0.0;
-            double v_try;
-            i_bank = bus_solve_current(&x->bus, i_target, x->i_k, &v_try);
-            v_bus = v_try;
-            if (have_out && isfinite(v_try) && v_try > cvl_cmd && i_target > -dis_max) {
-                double i_cv = bus_current_at_voltage(&x->bus, cvl_cmd);
-                double floor_a = -fmin(i_load, dis_max);
-                i_target = fmax(fmin(i_target, i_cv), floor_a);
-                solved = false;   /* the CV current differs: solve again below */
-            }
-        } else {
-            /* Bench: a fixed daily pattern with no controller: a triangle wave of +-60 A
-             * (piecewise linear, so no libm call is charged to the physics). */
-            double ph = (double)(t % 86400000) / 86400000.0;
-            i_target = ph < 0.5 ? 240.0 * (ph < 0.25 ? ph : 0.5 - ph) : -240.0 * (ph < 0.75 ? ph - 0.5 : 1.0 - ph);
-        }
-        if (!solved)
-            i_bank = bus_solve_current(&x->bus, i_target, x->i_k, &v_bus);
-        if (full)
-        {
-            double scale = 0.0;
-            for (int k = 0; k < n; k++)
-                if (x->bus.connected[k])
-                    scale += x->bus.g_s[k] * fabs(x->bus.e_v[k]);
-            ok = inv_sum(&x->inv, t, i_bank, x->i_k, n, scale);
-        }
-
-        /* 4. Advance the packs. */
-        int64_t t_end = t + s->step_ms;
-        for (int k = 0; k < n && ok; k++) {
-            pack_t *p = &x->pack[k];
-            p->q_bus_as += x->i_k[k] * dt_s;
-            pack_advance(p, x->i_k[k], dt_s, t_end, ambient);
-            if (!full)
-                continue;
-            if (p->i_a > 0)
-                r->charged_ah += p->i_a * dt_s / 3600.0;
-            else
-                r->discharged_ah -= p->i_a * dt_s / 3600.0;
-            if (p->vmax > r->max_cell_v)
-                r->max_cell_v = p->vmax;
-            if (p->vmax > x->win_vmax[k])
-                x->win_vmax[k] = p->vmax;
-            if (p->vmin < x->win_vmin[k])
-                x->win_vmin[k] = p->vmin;
-            double cvl, ccl, dcl;
-            pack_limits(p, &cvl, &ccl, &dcl);
-            ok = inv_pack(&x->inv, t_end, k, p, ccl, dcl, i_bank);
-        }
-        r->steps++;
-        r->cell_steps += (double)(n * s->n_cells);
-        if (!full || !ok)
-            continue;
-
-        /* 5. Poll: snapshot the BMS readings; they reach the core after the latency. */
-        if (t_end % s->poll_ms == 0 && x->q_len < QN) {
-            snapshot *q = &x->q[(x->q_head + x->q_len) % QN];
-            q->deliver_ms = t_end + s->latency_ms;
-            for (int k = 0; k < n; k++)
-                make_reading(x, k, t_end, &q->r[k]);
-            x->q_len++;
-        }
-        while (x->q_len > 0 && x->q[x->q_head].deliver_ms <= t_end) {
-            snapshot *q = &x->q[x->q_head];
-            if (pol_step(&x->ctrl, cfg, t_end, q->r, n, &x->out) == 0) {
-                have_out = true;
-                ccl_cmd = x->out.ccl_a;
-                if (ccl_cmd < win_ccl_min)
-                    win_ccl_min = ccl_cmd;
-                dcl_cmd = x->out.dcl_a;
-                cvl_cmd = x->out.cvl_v;
-                ok = inv_ctrl(&x->inv, t_end, &x->out);
-                double ts = (double)t_end / 1000.0;
-                if (ccl_cmd < r->min_ccl_a) r->min_ccl_a = ccl_cmd;
-                if (ccl_cmd > r->max_ccl_a) r->max_ccl_a = ccl_cmd;
-                if (x->out.red_alert && r->alert_s < 0) r->alert_s = ts;
-                if (x->out.red_alert && episode_start < 0)
-                    episode_start = ts;
-                if (!x->out.red_alert && episode_start >= 0) {
-                    if (ts - episode_start < shortest_episode)
-                        shortest_episode = ts - episode_start;
-                    episode_start = -1;
-                }
-                const scn_expect *e = &s->expect;
-                if (!isnan(e->spread_below_pct) && r->spread_below_s < 0 && x->out.spread_valid &&
-                    x->out.spread_pct < e->spread_below_pct)
-                    r->spread_below_s = ts;
-                if (!isnan(e->ccl_below_a) && !saw_ccl_below && ccl_cmd <= e->ccl_below_a) {
-                    saw_ccl_below = true;
-                    ccl_below_s = ts;
-                }
-                if (!saw_ccl_zero && ccl_cmd <= 0.0) {
-                    saw_ccl_zero = true;
-                    ccl_zero_s = ts;
-                }
-                if (!saw_cable && x->out.alarm[RDG_AL_BMS_CABLE] >= 1) {
-                    saw_cable = true;
-                    cable_s = ts;
-                }
-                if (!isnan(e->ccl_reaches_a) && !saw_reach && ccl_cmd >= e->ccl_reaches_a) {
-                    saw_reach = true;
-                    reach_s = ts;
-                }
-            }
-            x->q_head = (x->q_head + 1) % QN;
-            x->q_len--;
-        }
-        win_steps++;
-
-        /* 6. Decimated trace. */
-        if (trace && t_end % s->trace_ms == 0) {
-            trc_bank b;
-            trc_pack tp[SCN_MAX_PACKS];
-            b.t_h = (double)t_end / 3600000.0;
-            b.pv_w = pv_w;
-            b.load_w = load_w;
-            b.i_bank_a = i_bank;
-            b.v_bus_v = isfinite(v_bus) ? v_bus : 0.0;
-            b.ccl_a = ccl_cmd;
-            b.ccl_min_a = win_ccl_min < INFINITY ? win_ccl_min : ccl_cmd;
-            win_ccl_min = INFINITY;
-            b.dcl_a = dcl_cmd;
-            b.cvl_v = cvl_cmd;
-            b.tier = x->out.tier;
-            b.tier_ccl_a = x->out.tier_ccl_a;
-            b.spread_pct = x->out.spread_valid ? x->out.spread_pct : -1.0;
-            b.true_spread_pct = spread_true(x, s);
-            b.soc_pct = x->out.soc_valid ? x->out.soc_pct : -1.0;
-            b.red = x->out.red_alert;
-            b.cable = x->out.alarm[RDG_AL_BMS_CABLE];
-            b.unserved_w = unserved_w_win / (double)(win_steps > 0 ? win_steps : 1);
-            for (int k = 0; k < n; k++) {
-                const pack_t *p = &x->pack[k];
-                double cvl, ccl, dcl;
-                pack_limits(p, &cvl, &ccl, &dcl);
-                tp[k].soc_true_pct = pack_true_soc_pct(p);
-                tp[k].soc_rep_pct = pack_reported_soc(p);
-                tp[k].i_a = p->i_a;
-                tp[k].vmax_v = x->win_vmax[k];
-                tp[k].vmin_v = x->win_vmin[k];
-                tp[k].temp_c = p->temp_c;
-                tp[k].ccl_a = ccl;
-                tp[k].chg_fet = p->chg_fet;
-                tp[k].online = x->out.pack[k].state == POL_PACK_ONLINE;
-                x->win_vmax[k] = -INFINITY;
-                x->win_vmin[k] = INFINITY;
-            }
-            trc_row(trace, &b, tp, n);
-            unserved_w_win = 0.0;
-            win_steps = 0;
-        }
-        if (o->progress)
-            progress(t_end, end_ms, &last_pct);
-    }
-    if (o->progress && last_pct >= 0 && last_pct < 100)
+    loop_init(x, s, cfg, o);
+    run_ctx *snap = NULL;
+    run_result snap_r;
+    loop_run(x, s, cfg, o, r, end_ms, trace, o->checkpoint_ms > 0 ? &snap : NULL, &snap_r);
+    if (o->progress && x->L.last_pct >= 0 && x->L.last_pct < 100)
         fputc('\n', stderr);
-
-    /* Final state hash: every cell and BMS state variable and the limits, in a fixed order. */
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (int k = 0; k < n; k++) {
-        const pack_t *p = &x->pack[k];
-        uhash(&h, p->soc, sizeof(double) * (size_t)p->p.n_cells);
-        uhash(&h, p->v1, sizeof(double) * (size_t)p->p.n_cells);
-        uhash(&h, &p->rep_soc_pct, sizeof p->rep_soc_pct);
-        uhash(&h, &p->temp_c, sizeof p->temp_c);
-        uhash(&h, &p->i_a, sizeof p->i_a);
+    r->hash = state_hash(x, s);
+    r->restored_hash = 0;
+    if (snap) {
+        /* Restore the checkpoint and finish again, silently: the hash must match. */
+        run_opts quiet = *o;
+        quiet.progress = false;
+        loop_run(snap, s, cfg, &quiet, &snap_r, end_ms, NULL, NULL, NULL);
+        r->restored_hash = state_hash(snap, s);
+        free(snap);
     }
-    uhash(&h, &ccl_cmd, sizeof ccl_cmd);
-    uhash(&h, &cvl_cmd, sizeof cvl_cmd);
-    uhash(&h, &t, sizeof t);
-    r->hash = h;
 
     r->final_spread_pct = x->out.spread_valid ? x->out.spread_pct : NAN;
     r->final_true_spread_pct = spread_true(x, s);
     r->rejected = x->out.rejected_total;
-    r->unserved_kwh = unserved_ws / 3.6e6;
+    r->unserved_kwh = x->L.unserved_ws / 3.6e6;
     for (int k = 0; k < n; k++)
         r->ovp_trips += x->pack[k].ovp_trips;
     if (!isfinite(r->min_ccl_a)) r->min_ccl_a = NAN;
@@ -555,7 +621,7 @@ int run_scenario(const scn_t *s, const pol_config *cfg, const run_opts *o, run_r
         snprintf(r->violation, sizeof r->violation, "%s", x->inv.name);
         snprintf(r->message, sizeof r->message, "%s", x->inv.msg);
         r->violation_s = (double)x->inv.t_ms / 1000.0;
-    } else if (full) {
+    } else if (x->L.full) {
         /* Expectations, judged on the whole run. */
         const scn_expect *e = &s->expect;
         char *m = r->message;
@@ -586,23 +652,23 @@ int run_scenario(const scn_t *s, const pol_config *cfg, const run_opts *o, run_r
                      r->alert_s);
             fail = buf;
         }
-        if (!fail && !isnan(e->alert_latched_min_s) && shortest_episode < e->alert_latched_min_s) {
+        if (!fail && !isnan(e->alert_latched_min_s) && x->L.shortest_episode < e->alert_latched_min_s) {
             snprintf(buf, sizeof buf, "a red alert lasted only %.0f s, expected at least %.0f s",
-                     shortest_episode, e->alert_latched_min_s);
+                     x->L.shortest_episode, e->alert_latched_min_s);
             fail = buf;
         }
         if (!fail && !isnan(e->ccl_below_a)) {
             double by = isnan(e->ccl_below_by_s) ? r->days * 86400.0 : e->ccl_below_by_s;
-            if (!saw_ccl_below || ccl_below_s > by) {
+            if (!x->L.saw_ccl_below || x->L.ccl_below_s > by) {
                 snprintf(buf, sizeof buf, "CCL never at or below %.1f A by %.0f s", e->ccl_below_a, by);
                 fail = buf;
             }
         }
-        if (!fail && !isnan(e->ccl_zero_by_s) && (!saw_ccl_zero || ccl_zero_s > e->ccl_zero_by_s)) {
+        if (!fail && !isnan(e->ccl_zero_by_s) && (!x->L.saw_ccl_zero || x->L.ccl_zero_s > e->ccl_zero_by_s)) {
             snprintf(buf, sizeof buf, "CCL not 0 by %.0f s", e->ccl_zero_by_s);
             fail = buf;
         }
-        if (!fail && !isnan(e->cable_alarm_by_s) && (!saw_cable || cable_s > e->cable_alarm_by_s)) {
+        if (!fail && !isnan(e->cable_alarm_by_s) && (!x->L.saw_cable || x->L.cable_s > e->cable_alarm_by_s)) {
             snprintf(buf, sizeof buf, "BmsCable alarm not raised by %.0f s", e->cable_alarm_by_s);
             fail = buf;
         }
@@ -613,7 +679,7 @@ int run_scenario(const scn_t *s, const pol_config *cfg, const run_opts *o, run_r
         }
         if (!fail && !isnan(e->ccl_reaches_a)) {
             double by = isnan(e->ccl_reaches_by_h) ? r->days * 24.0 : e->ccl_reaches_by_h;
-            if (!saw_reach || reach_s > by * 3600.0) {
+            if (!x->L.saw_reach || x->L.reach_s > by * 3600.0) {
                 snprintf(buf, sizeof buf, "CCL never back to %.1f A within %.1f h", e->ccl_reaches_a, by);
                 fail = buf;
             }

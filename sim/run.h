@@ -16,6 +16,7 @@ typedef struct {
     bool no_trace;
     const char *trace_path;  /* write the trace here instead of OUT/trace.csv (bench: /dev/null) */
     double days_override;  /* > 0: run this many days instead */
+    int64_t checkpoint_ms; /* > 0: copy the whole state then, finish, restore, finish again */
 } run_opts;
 
 typedef struct {
@@ -33,6 +34,7 @@ typedef struct {
     double unserved_kwh;
     double spread_below_s;          /* first time the spread met the expectation, -1 never */
     uint64_t hash;
+    uint64_t restored_hash;         /* with checkpoint_ms: the restored run's hash (must equal hash) */
     int64_t steps;
     double cell_steps;
     uint32_t rejected;

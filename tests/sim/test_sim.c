@@ -336,6 +336,14 @@ static void test_determinism_hash(void)
     run_scenario(&s2, &c.pol, &o, &r3);
     CU_ASSERT_NOT_EQUAL(r1.hash, r3.hash);
     free(text);
+
+    /* checkpoint at 0.7 days, finish, restore, finish again: the same hash as uninterrupted */
+    run_result r4;
+    o.checkpoint_ms = 60480000;
+    run_scenario(&s, &c.pol, &o, &r4);
+    CU_ASSERT_EQUAL(r4.hash, r1.hash);
+    CU_ASSERT_EQUAL(r4.restored_hash, r1.hash);
+    CU_ASSERT_EQUAL(r4.steps, r1.steps);
 }
 
 static void test_invariants_catch_bad_controller(void)
@@ -537,7 +545,7 @@ int main(void)
     CU_add_test(s, "bank: 1-pack fleet equals the pack alone", test_one_pack_fleet);
     CU_add_test(s, "bms: OVP delay and release", test_bms_ovp_delay_release);
     CU_add_test(s, "bms: reported SOC offset drift", test_reported_soc_offset_drift);
-    CU_add_test(s, "run: same seed same hash, other seed other hash", test_determinism_hash);
+    CU_add_test(s, "run: same seed same hash, other seed other, checkpoint/restore same", test_determinism_hash);
     CU_add_test(s, "invariants catch a bad controller", test_invariants_catch_bad_controller);
     CU_add_test(s, "invariants: charge conservation", test_charge_conservation_catches_tampering);
     CU_add_test(s, "invariants: pack CCL/DCL tolerance and grace", test_pack_limit_grace);
