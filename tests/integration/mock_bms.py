@@ -181,9 +181,11 @@ def load(mock, parameters):
                    and not p.startswith('/Info/') and p not in ('/InstalledCapacity', '/Soh')]
 
         def tick():
-            # Every value changes every period (the benchmark's worst case), within +-1 %.
+            # Every value changes every period (the benchmark's worst case): a triangle wave of
+            # +-0.1 % steps, two up then two down, so that even a reader sampling every other
+            # period sees every value move.
             state['tick'] += 1
-            sign = 1 if state['tick'] % 2 else -1
+            sign = 1 if state['tick'] % 4 < 2 else -1
             changes = {}
             for p in numeric:
                 old = float(values[p])
