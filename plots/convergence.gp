@@ -15,8 +15,11 @@ set ytics nomirror
 set y2tics
 set yrange [0:105]
 set y2range [0:*]
-plot for [k=1:npacks] trace using 't_h':(column('soc_rep_'.k)) with lines lw 2 lc k title 'pack '.k.' reported', \
-     for [k=1:npacks] trace using 't_h':(column('soc_true_'.k)) with lines dt 2 lc k title 'pack '.k.' true', \
+# Big banks: one legend entry per kind instead of one per pack.
+rep_title(k) = npacks <= 8 ? 'pack '.k.' reported' : (k == 1 ? 'packs, reported' : '')
+true_title(k) = npacks <= 4 ? 'pack '.k.' true' : (k == 1 ? 'packs, true (dashed)' : '')
+plot for [k=1:npacks] trace using 't_h':(column('soc_rep_'.k)) with lines lw 2 lc k title rep_title(k), \
+     for [k=1:npacks] trace using 't_h':(column('soc_true_'.k)) with lines dt 2 lc k title true_title(k), \
      trace using 't_h':(column('spread_pct') < 0 ? NaN : column('spread_pct')) axes x1y2 with lines lw 2 lc rgb 'black' title 'spread (controller)', \
      5 axes x1y2 with lines dt 3 lc rgb 'gray40' title '5 pp', \
      10 axes x1y2 with lines dt 3 lc rgb 'gray60' title '10 pp', \
@@ -52,7 +55,8 @@ set output out.'/cells.png'
 set title title_.': highest cell voltage per pack vs the BMS over-voltage trip'
 set ylabel 'cell voltage (V)'
 set yrange [3.2:ovp+0.05]
-plot for [k=1:npacks] trace using 't_h':(column('vmax_'.k)) with lines lw 1.5 lc k title 'pack '.k.' max cell', \
+max_title(k) = npacks <= 8 ? 'pack '.k.' max cell' : (k == 1 ? 'max cell of each pack' : '')
+plot for [k=1:npacks] trace using 't_h':(column('vmax_'.k)) with lines lw 1.5 lc k title max_title(k), \
      ovp with lines lw 2 dt 2 lc rgb 'red' title 'OVP trip', \
-     3.60 with lines dt 3 lc rgb 'orange' title 'cell stop 3.60 V', \
-     3.45 with lines dt 3 lc rgb 'gray50' title 'taper start 3.45 V'
+     3.60 with lines dt 3 lc rgb 'orange' title 'default cell stop 3.60 V', \
+     3.45 with lines dt 3 lc rgb 'gray50' title 'default taper start 3.45 V'
