@@ -119,23 +119,22 @@ bool inv_pack(inv_t *v, int64_t now_ms, int k, const pack_t *p, double ccl_a, do
               double i_bank_a)
 {
     const int n = p->p.n_cells;
-    /* Charge conservation: SOC change against the independent ledgers of every flow. The scan
-     * has no early exit so it vectorises; the offending cell is looked up only on failure. */
+    /* Charge conservation: SOC change against the independent ledgers of every flow,
+     * got - want = soc cap - c0 - (bus - draw - sd t + cell ledger). The scan has no early exit;
+     * the offending cell is looked up only on failure. */
     double base = p->q_bus_as - p->q_draw_as, el = p->elapsed_s;
-    const double *restrict soc = p->soc, *restrict soc0 = p->p.cell_soc0, *restrict cap = p->cap_as;
-    const double *restrict sd = p->p.sd_a, *restrict qb = p->q_bal_as, *restrict qs = p->q_set_as;
+    const double *restrict soc = p->soc, *restrict cap = p->cap_as, *restrict c0 = p->c0_as;
+    const double *restrict sd = p->p.sd_a, *restrict qc = p->q_cell_as, *restrict tl = p->tol_as;
     long bad = 0;
     for (int i = 0; i < n; i++) {
-        double got = (soc[i] - soc0[i]) * cap[i];
-        double want = base - sd[i] * el + qb[i] + qs[i];
-        double d = got - want, lim = 1e-7 * cap[i];
-        bad += (d > lim) | (d < -lim) | (soc[i] < 0.0) | (soc[i] > 1.0);
+        double d = soc[i] * cap[i] - c0[i] - base + sd[i] * el - qc[i];
+        bad += (d > tl[i]) | (d < -tl[i]) | (soc[i] < 0.0) | (soc[i] > 1.0);
     }
     if (bad)
         for (int i = 0; i < n; i++) {
-            double got = (p->soc[i] - p->p.cell_soc0[i]) * p->cap_as[i];
-            double want = base - p->p.sd_a[i] * p->elapsed_s + p->q_bal_as[i] + p->q_set_as[i];
-            if (fabs(got - want) > 1e-7 * p->cap_as[i])
+            double got = p->soc[i] * p->cap_as[i] - p->c0_as[i];
+            double want = base - p->p.sd_a[i] * p->elapsed_s + p->q_cell_as[i];
+            if (fabs(got - want) > p->tol_as[i])
                 return violate(v, now_ms, "charge-conservation", k, i,
                                "SOC moved %.6f As, the ledgers say %.6f As", got, want);
             /* A working BMS keeps every cell inside its capacity: OVP and UVP act on terminal

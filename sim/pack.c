@@ -67,7 +67,9 @@ void pack_init(pack_t *k, double dt_s)
         k->dsoc_per_a[i] = dt_s / k->cap_as[i];
         k->r0f[i] = p->r0_ohm[i];
         k->bf[i] = p->r1_ohm[i] * (1.0 - k->alpha);
-        k->q_bal_as[i] = k->q_set_as[i] = 0.0;
+        k->q_cell_as[i] = 0.0;
+        k->c0_as[i] = p->cell_soc0[i] * k->cap_as[i];
+        k->tol_as[i] = 1e-7 * k->cap_as[i];
         k->rsum_ohm += p->r0_ohm[i] + p->r1_ohm[i] * (1.0 - k->alpha);
         k->ocv[i] = ocv_v(k->soc[i]);
         k->v[i] = k->ocv[i];
@@ -224,7 +226,7 @@ void pack_advance(pack_t *k, double i_a, double dt_s, int64_t now_ms, double amb
     (void)f;
     if (k->bal_on)
         for (int i = 0; i < n; i++)
-            k->q_bal_as[i] += k->bal[i] * dt_s;
+            k->q_cell_as[i] += k->bal[i] * dt_s;
     k->elapsed_s += dt_s;
     k->q_draw_as += p->draw_a * dt_s;
     k->vmax = vmax;
@@ -351,7 +353,7 @@ double pack_reported_soc(const pack_t *k)
 void pack_set_soc(pack_t *k, int cell, double soc)
 {
     double delta = soc - k->soc[cell];
-    k->q_set_as[cell] += delta / k->inv_cap_as[cell];
+    k->q_cell_as[cell] += delta * k->cap_as[cell];
     k->soc[cell] = soc;
 }
 

@@ -68,8 +68,9 @@ typedef struct {
     /* independent ledgers for the charge-conservation invariant (amp-seconds) */
     double q_bus_as;                       /* terminal current, integrated by the bus side */
     double q_draw_as;
-    double q_bal_as[PACK_MAX_CELLS];
-    double q_set_as[PACK_MAX_CELLS];       /* SOC set by events (hot-add, tests) */
+    double q_cell_as[PACK_MAX_CELLS];      /* balancer transfers and SOC set by events (hot-add, tests) */
+    double c0_as[PACK_MAX_CELLS];          /* initial charge, soc0 * capacity */
+    double tol_as[PACK_MAX_CELLS];         /* conservation tolerance: 1e-7 of the capacity */
 
     /* per-step linearisation */
     double alpha, r_factor, e_v, r_ohm, g_s, rsum_ohm;
