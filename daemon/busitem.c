@@ -364,8 +364,12 @@ static DBusMessage *introspect(const bi_service *s, DBusMessage *msg, const char
         "  <method name=\"Introspect\"><arg direction=\"out\" type=\"s\"/></method>\n"
         " </interface>\n"
         " <interface name=\"" BI_IFACE "\">\n"
-        "  <method name=\"GetValue\"><arg direction=\"out\" type=\"v\"/></method>\n"
-        "  <method name=\"GetText\"><arg direction=\"out\" type=\"v\"/></method>\n");
+        "  <method name=\"GetValue\"><arg direction=\"out\" type=\"v\"/></method>\n");
+    /* velib: an item's text is a string, a node's a dict of relative path -> text. */
+    if (is_item)
+        ADD("  <method name=\"GetText\"><arg direction=\"out\" type=\"s\"/></method>\n");
+    else
+        ADD("  <method name=\"GetText\"><arg direction=\"out\" type=\"a{ss}\"/></method>\n");
     if (is_item)
         ADD("  <method name=\"SetValue\"><arg direction=\"in\" type=\"v\"/><arg direction=\"out\" type=\"i\"/></method>\n"
             "  <method name=\"GetDescription\"><arg direction=\"in\" type=\"s\"/><arg direction=\"in\" type=\"i\"/>"

@@ -236,8 +236,8 @@ static bool walk_items(DBusMessage *msg, item_fn fn, void *ctx)
 }
 
 typedef struct {
-    bool has_di, has_serial, has_cvl;
-    int di;
+    bool has_di, has_serial, has_cvl, has_pid;
+    int di, product_id;
     char serial[64];
     char product[64];
 } identity;
@@ -256,6 +256,11 @@ static void identity_fn(void *ctx, const char *path, DBusMessageIter *value)
             id->has_serial = true;
     } else if (strcmp(path, "/Info/MaxChargeVoltage") == 0) {
         id->has_cvl = var_number(value, &d) == VAR_OK;
+    } else if (strcmp(path, "/ProductId") == 0) {
+        if (var_number(value, &d) == VAR_OK && d >= 0 && d <= 65535) {
+            id->has_pid = true;
+            id->product_id = (int)d;
+        }
     } else if (strcmp(path, "/ProductName") == 0) {
         var_string(value, id->product, sizeof id->product);
     }
@@ -305,6 +310,13 @@ static void adopt(pk_bank *b, int idx, DBusMessage *reply)
         /* A shunt or another non-BMS battery service; watch for its CVL becoming valid. */
         if (s->state != PKS_IGNORED)
             log_info("%s: not a BMS (no valid /Info/MaxChargeVoltage); ignored", s->name);
+        s->state = PKS_IGNORED;
+        return;
+    }
+    if (id.has_pid && !explicit_list && (id.product_id == PK_PRODUCT_ID_SELF || id.product_id == 0xBA44)) {
+        /* Another aggregate (another instance of us under another name, or Dr-Gigavolt's
+         * dbus-aggregate-batteries) has a CVL too: taking it as a pack would count the bank twice. */
+        log_info("%s: an aggregate (ProductId 0x%X), not a pack; ignored", s->name, (unsigned)id.product_id);
         s->state = PKS_IGNORED;
         return;
     }

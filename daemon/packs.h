@@ -12,6 +12,8 @@
 
 #define PK_MAX_SERVICES 64
 #define PK_ID_LEN 96
+/* Our own /ProductId (publish.h's PUB_PRODUCT_ID): a service carrying it is an aggregate. */
+#define PK_PRODUCT_ID_SELF 0xBA50
 
 typedef enum {
     PKS_FREE = 0,

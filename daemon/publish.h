@@ -9,9 +9,9 @@
 #include "packs.h"
 #include "policy.h"
 
-/* 0xBA50 ("BA" for battery aggregate, like 0xBA77 and 0xBA44, then 0x50): in no DVCC quirk table
+/* 0xBA50 (packs.h; "BA" for battery aggregate, like 0xBA77 and 0xBA44, then 0x50): in no DVCC quirk table
  * (VENUS-DBUS.md section 8) and used by no peer we know of, so DVCC applies no product quirk to us. */
-#define PUB_PRODUCT_ID 0xBA50
+#define PUB_PRODUCT_ID PK_PRODUCT_ID_SELF
 
 typedef struct {
     bi_service *bi;

@@ -44,7 +44,7 @@ def serialbattery_paths(p):
         '/Mgmt/ProcessVersion': dbus.String('1.0-mock'),
         '/Mgmt/Connection': dbus.String('Serial /dev/ttyUSB%d' % di),
         '/DeviceInstance': dbus.Int32(di),
-        '/ProductId': dbus.Int32(0xBA77),
+        '/ProductId': dbus.Int32(int(p.get('product_id', 0xBA77))),
         '/ProductName': dbus.String('SerialBattery(Mock)'),
         '/FirmwareVersion': dbus.String('1.0'),
         '/HardwareVersion': dbus.String('mock'),
@@ -200,7 +200,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--name', required=True)
     ap.add_argument('--params', default='{}', help='JSON: di, soc, cell_delta, cells, capacity, ccl, dcl, '
-                    'serial, nocvl, signal_mode, auto_update_s')
+                    'serial, product_id, nocvl, signal_mode, auto_update_s')
     args = ap.parse_args()
     from gi.repository import GLib
     import dbusmock.mockobject

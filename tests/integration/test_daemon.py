@@ -434,12 +434,16 @@ class Lifecycle(DaemonTest):
         three_packs(b, (80.0, 80.0, 80.0))
         b.start_pack('shunt', di=50, soc=10.0, nocvl=True)
         b.start_pack('other', di=51, soc=10.0)
+        b.start_pack('aggregate', di=52, soc=10.0, product_id=0xBA44)   # Dr-Gigavolt's aggregate
+        b.start_pack('ourtwin', di=53, soc=10.0, product_id=0xBA50)     # another instance of us
         b.start_daemon(FAST_CONFIG.replace('[dbus]', '[dbus]\nexclude = com.victronenergy.battery.other'))
         b.wait_value('/System/NrOfModulesOnline', 3)
         time.sleep(0.5)
         self.assertEqual(b.get('/Soc'), 80.0)
         self.assertEqual(b.get('/System/NrOfBatteries'), 3)
         self.assertIn('not a BMS', b.log())
+        self.assertIn('an aggregate (ProductId 0xBA44)', b.log())
+        self.assertIn('an aggregate (ProductId 0xBA50)', b.log())
 
 
 if __name__ == '__main__':
