@@ -1,4 +1,4 @@
-/* bmsagg-sim: the pack simulator's command line (run, suite, validate, eval, bench). */
+/* bmsagg-sim: the pack simulator's command line (run, suite, validate, eval, bench, replay). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +8,7 @@
 #include "bench.h"
 #include "conf.h"
 #include "eval.h"
+#include "replay.h"
 #include "run.h"
 #include "scenario.h"
 #include "suite.h"
@@ -28,6 +29,7 @@ static void usage(FILE *f)
           "  bmsagg-sim validate --config FILE [DIR] [-j N] [--seeds N]\n"
           "  bmsagg-sim eval --soc 93,84,82 [--cell-delta 0.05,0.02,0.21] [--config FILE]\n"
           "  bmsagg-sim bench [--days N] [--no-year]\n"
+          "  bmsagg-sim replay RECORDING.csv [--config FILE] [--out DIR]\n"
           "exit status: 0 all held, 1 a violation or unmet expectation, 2 bad input\n",
           f);
 }
@@ -234,6 +236,25 @@ static int cmd_bench(int argc, char **argv)
     return bench_main(days, year);
 }
 
+/* A daemon recording through the same core: identical with its own config, compared with another. */
+static int cmd_replay(int argc, char **argv)
+{
+    const char *rec = NULL, *config = NULL, *out = NULL;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+            config = argv[++i];
+        else if (strcmp(argv[i], "--out") == 0 && i + 1 < argc)
+            out = argv[++i];
+        else if (argv[i][0] == '-' || rec)
+            return bad("replay: unknown or extra argument '%s'", argv[i]);
+        else
+            rec = argv[i];
+    }
+    if (!rec)
+        return bad("replay: %s", "a recording is required: bmsagg-sim replay RECORDING.csv");
+    return rec_replay(rec, config, out, stdout);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -251,6 +272,8 @@ int main(int argc, char **argv)
         return cmd_eval(argc - 2, argv + 2);
     if (strcmp(cmd, "bench") == 0)
         return cmd_bench(argc - 2, argv + 2);
+    if (strcmp(cmd, "replay") == 0)
+        return cmd_replay(argc - 2, argv + 2);
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
         usage(stdout);
         return 0;
