@@ -52,6 +52,22 @@ void fmt_int(fmt_buf *b, long value)
     put_digits(b, mag);
 }
 
+long long fmt_scaled(double value, int decimals)
+{
+    if (decimals < 0)
+        decimals = 0;
+    if (decimals > 6)
+        decimals = 6;
+    double scale = 1.0;
+    for (int i = 0; i < decimals; i++)
+        scale *= 10.0;
+    double mag = fabs(value) * scale + 0.5;
+    if (!(mag < 1e18))
+        return value < 0 ? -1000000000000000000LL : 1000000000000000000LL;
+    long long v = (long long)mag;
+    return value < 0 ? -v : v;
+}
+
 void fmt_num(fmt_buf *b, double value, int decimals)
 {
     if (isnan(value)) {

@@ -198,6 +198,14 @@ void pol_init(pol_state *s)
     latch_init(&s->red);
     s->outputs_init = false;
     s->ccl_out_a = s->dcl_out_a = s->cvl_out_v = 0.0;
+    s->last_n = 0;
+    s->out_cleared = false;
+    s->alpha_dt_s = s->alpha_tau_s = -1.0;
+    s->alpha = 1.0;
+    s->reason_key_valid = false;
+    for (int i = 0; i < 12; i++)
+        s->reason_key[i] = 0;
+    s->reason[0] = '\0';
 }
 
 void pol_acknowledge(pol_state *s)
@@ -352,7 +360,7 @@ static void aggregate(const pol_state *s, const pol_config *c, int n, bank_view 
             out->n_blocking_charge++;
         if (rdg_has(r, RDG_ALLOW_DISCHARGE) && !r->allow_discharge)
             out->n_blocking_discharge++;
-        if (c->forward_pack_alarms)
+        if (c->forward_pack_alarms && r->alarm_present)
             for (int a = 0; a < RDG_AL_COUNT; a++)
                 if ((r->alarm_present & RDG_BIT(a)) && r->alarm[a] > out->alarm[a])
                     out->alarm[a] = r->alarm[a];
@@ -505,6 +513,25 @@ static void write_reason(const pol_config *c, const pol_state *s, const pol_outp
     }
 }
 
+/* Everything write_reason shows, as integers at the precision it shows them. */
+static void reason_key(const pol_config *c, const pol_state *s, const pol_output *out,
+                       const limit_pick *p, int n_expected, int64_t *key)
+{
+    int label = p->pack >= 0 ? pack_label(&s->last_good[p->pack], p->pack) : 0;
+    key[0] = p->why;
+    key[1] = p->pack;
+    key[2] = label;
+    key[3] = out->tier;
+    key[4] = out->spread_valid ? fmt_scaled(out->spread_pct, 1) : INT64_MIN;
+    key[5] = out->max_cell_pack >= 0 ? fmt_scaled(out->max_cell_v, 3) : INT64_MIN;
+    key[6] = p->pack >= 0 ? fmt_scaled(s->last_good[p->pack].ccl_a, 0) : INT64_MIN;
+    key[7] = p->pack >= 0 ? fmt_scaled(out->pack[p->pack].charge_share * 100.0, 0) : INT64_MIN;
+    key[8] = out->n_online;
+    key[9] = n_expected;
+    key[10] = fmt_scaled(c->nominal_ccl_a, 0);
+    key[11] = fmt_scaled(c->tier_ccl_pct[out->tier], 0);
+}
+
 int pol_step(pol_state *s, const pol_config *c, int64_t now_ms, const rdg_reading *readings,
              int n, pol_output *out)
 {
@@ -543,8 +570,6 @@ int pol_step(pol_state *s, const pol_config *c, int64_t now_ms, const rdg_readin
     /* 2. Who is online. */
     bank_view v;
     v.n_online = 0;
-    for (int i = 0; i < POL_MAX_PACKS; i++)
-        v.online[i] = false;
     for (int i = 0; i < n; i++) {
         v.online[i] = s->has_good[i] && now_ms - s->last_good_ms[i] <= stale_ms;
         if (v.online[i])
@@ -604,7 +629,13 @@ int pol_step(pol_state *s, const pol_config *c, int64_t now_ms, const rdg_readin
         if (frac <= 0.0)
             consider(&ccl, 0.0, POL_LIM_CELL_STOP, out->max_cell_pack);
     }
-    double alpha = c->share_tau_s > 0.0 ? 1.0 - exp(-dt_s / c->share_tau_s) : 1.0;
+    /* exp() once per distinct (dt, tau): the tick period is nearly always the same. */
+    if (dt_s != s->alpha_dt_s || c->share_tau_s != s->alpha_tau_s) {
+        s->alpha_dt_s = dt_s;
+        s->alpha_tau_s = c->share_tau_s;
+        s->alpha = c->share_tau_s > 0.0 ? 1.0 - exp(-dt_s / c->share_tau_s) : 1.0;
+    }
+    double alpha = s->alpha;
     double chg_used[POL_MAX_PACKS], dis_used[POL_MAX_PACKS];
     bool any_chg, any_dis;
     int chg_bind, dis_bind;
@@ -681,7 +712,15 @@ int pol_step(pol_state *s, const pol_config *c, int64_t now_ms, const rdg_readin
 
     /* 12. Per-pack diagnostics. */
     out->rejected_total = s->rejected_total;
-    for (int i = 0; i < POL_MAX_PACKS; i++) {
+    /* Slots beyond n are cleared only when the bank shrank since the last tick: a caller that
+     * reuses its output struct sees no stale packs, and the common case costs nothing. */
+    int clear_to = s->last_n > n ? s->last_n : n;
+    if (!s->out_cleared) {
+        clear_to = POL_MAX_PACKS;
+        s->out_cleared = true;
+    }
+    s->last_n = n;
+    for (int i = 0; i < clear_to; i++) {
         pol_pack_out *p = &out->pack[i];
         bool in = i < n;
         p->state = !in || !s->has_good[i] ? POL_PACK_UNSEEN
@@ -698,6 +737,23 @@ int pol_step(pol_state *s, const pol_config *c, int64_t now_ms, const rdg_readin
         p->soc_pct = p->has_soc ? s->last_good[i].soc_pct : NAN;
     }
 
-    write_reason(c, s, out, &ccl, n_expected, out->reason);
+    /* The reason text changes far less often than it is asked for: rebuild it only when what
+     * it shows (rounded as shown) changed. */
+    int64_t key[12];
+    reason_key(c, s, out, &ccl, n_expected, key);
+    bool same = s->reason_key_valid;
+    for (int i = 0; same && i < 12; i++)
+        same = key[i] == s->reason_key[i];
+    if (!same) {
+        write_reason(c, s, out, &ccl, n_expected, s->reason);
+        for (int i = 0; i < 12; i++)
+            s->reason_key[i] = key[i];
+        s->reason_key_valid = true;
+    }
+    for (int i = 0; i < POL_REASON_LEN; i++) {
+        out->reason[i] = s->reason[i];
+        if (!s->reason[i])
+            break;
+    }
     return 0;
 }

@@ -169,6 +169,14 @@ typedef struct {
     /* rate limits on the published limits */
     bool outputs_init;
     double ccl_out_a, dcl_out_a, cvl_out_v;
+
+    /* caches: work skipped when nothing it depends on changed */
+    int last_n;
+    bool out_cleared;
+    double alpha_dt_s, alpha_tau_s, alpha;
+    bool reason_key_valid;
+    int64_t reason_key[12];
+    char reason[POL_REASON_LEN];
 } pol_state;
 
 void pol_init(pol_state *s);
@@ -179,7 +187,8 @@ void pol_acknowledge(pol_state *s);
 /* One tick. now_ms is monotonic milliseconds; readings[0..n_packs) one per pack slot, the
  * same slot for the same pack on every tick (n_packs <= POL_MAX_PACKS).
  * Returns 0 and fills *out; returns -1 and leaves *out and *s untouched if time went backwards
- * or n_packs is out of range. */
+ * or n_packs is out of range. Pass the same *out every tick: out->pack[] beyond n_packs is
+ * cleared on the first call and when the bank shrinks, not on every tick. */
 int pol_step(pol_state *s, const pol_config *c, int64_t now_ms,
              const rdg_reading *readings, int n_packs, pol_output *out);
 
