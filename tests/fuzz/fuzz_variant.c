@@ -141,12 +141,14 @@ static char *gen_path(src *s)
 
 static const char basic_types[] = "ybnqiuxtdsog";   /* 'h' is handled apart: fds are scarce */
 
-/* Appends one complete type to sig[*len]. depth counts the containers around it, so every
- * opened container can still be closed within SIG_MAX. */
+/* Appends one complete type to sig[*len] (a SIG_BUF buffer). Once the signature nears
+ * SIG_MAX only basic types are added, but the fields still owed to open structs can take it
+ * past: gen_type() below drops a signature that ends up too long. */
+#define SIG_BUF 1024   /* > SIG_MAX + 3 fields x MAX_DEPTH structs + closers + 4 */
 static void gen_sig(src *s, char *sig, size_t *len, int depth, bool in_array)
 {
     uint8_t c = u8(s);
-    bool leaf = depth >= MAX_DEPTH || *len + (size_t)(2 * depth) + 8 >= SIG_MAX || s->values_left == 0;
+    bool leaf = depth >= MAX_DEPTH || *len + 8 >= SIG_MAX || s->values_left == 0;
     unsigned k = leaf ? c % 12u : c % 17u;
     if (k < 12) {
         sig[(*len)++] = basic_types[k];
@@ -176,6 +178,19 @@ static void gen_sig(src *s, char *sig, size_t *len, int depth, bool in_array)
         sig[(*len)++] = ')';
     }
     sig[*len] = '\0';
+}
+
+/* n complete types as a valid signature into out[SIG_MAX + 1]; one that would be too long
+ * becomes a variant (n == 1) or the empty signature. */
+static void gen_type(src *s, char *out, int n, int depth, bool in_array)
+{
+    char sig[SIG_BUF];
+    size_t len = 0;
+    sig[0] = '\0';
+    for (int i = 0; i < n; i++)
+        gen_sig(s, sig, &len, depth, in_array);
+    FUZZ_CHECK(len < SIG_BUF);
+    snprintf(out, SIG_MAX + 1, "%s", len <= SIG_MAX ? sig : n == 1 ? "v" : "");
 }
 
 /* Doubles that sit on var_number's edges, besides raw bits and small numbers. */
@@ -299,11 +314,7 @@ static bool emit(src *s, DBusMessageIter *it, DBusSignatureIter *t, int depth)
     }
     case DBUS_TYPE_SIGNATURE: {
         char sig[SIG_MAX + 1];
-        size_t len = 0;
-        int n = u8(s) % 3;
-        sig[0] = '\0';
-        for (int i = 0; i < n; i++)
-            gen_sig(s, sig, &len, MAX_DEPTH - 2, false);   /* shallow: several must fit */
+        gen_type(s, sig, u8(s) % 3, MAX_DEPTH - 2, false);   /* shallow: several must fit */
         const char *p = sig;
         return dbus_message_iter_append_basic(it, type, &p) != 0;
     }
@@ -313,8 +324,7 @@ static bool emit(src *s, DBusMessageIter *it, DBusSignatureIter *t, int depth)
         return dbus_message_iter_append_basic(it, type, &null_fd) != 0;
     case DBUS_TYPE_VARIANT: {
         char sig[SIG_MAX + 1];
-        size_t len = 0;
-        gen_sig(s, sig, &len, depth + 1, false);
+        gen_type(s, sig, 1, depth + 1, false);
         DBusSignatureIter inner;
         dbus_signature_iter_init(&inner, sig);
         return emit_container(s, it, type, sig, &inner, 1, depth);
@@ -506,12 +516,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     bool ok = true;
     for (int a = 0; ok && a < args; a++) {
         char sig[SIG_MAX + 1];
-        size_t len = 0;
         uint8_t shape = u8(&s);
         if (shape % 4 < 3)
             snprintf(sig, sizeof sig, "%s", shapes[shape % 4]);
         else
-            gen_sig(&s, sig, &len, 0, false);
+            gen_type(&s, sig, 1, 0, false);
         DBusSignatureIter t;
         dbus_signature_iter_init(&t, sig);
         ok = emit(&s, &it, &t, 0);
