@@ -14,6 +14,4 @@ echo "== the core on the bank's snapshot (bmsagg-sim eval --soc 93,84,82)"
 build/bin/bmsagg-sim eval --soc 93,84,82
 echo
 echo "== a simulated sunny week of that bank, the core in the loop"
-build/bin/bmsagg-sim run scenarios/seed-3pack-sunny-week.ini --out "$out"
-echo
-bash plots/plot.sh "$out"
+sh plots/main-job.sh build "$out"
