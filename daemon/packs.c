@@ -212,10 +212,11 @@ static bool find_value(DBusMessageIter *dict, DBusMessageIter *value)
     return false;
 }
 
-/* Walks an a{sa{sv}} (GetItems reply, ItemsChanged) calling fn for each path's Value. */
+/* Walks an a{sa{sv}} (GetItems reply, ItemsChanged) calling fn for each path's Value
+ * (only the paths var_apply reads when used_only). */
 typedef void (*item_fn)(void *ctx, const char *path, DBusMessageIter *value);
 
-static bool walk_items(DBusMessage *msg, item_fn fn, void *ctx)
+static bool walk_items(DBusMessage *msg, bool used_only, item_fn fn, void *ctx)
 {
     DBusMessageIter it, arr, e, v;
     if (!dbus_message_iter_init(msg, &it) || dbus_message_iter_get_arg_type(&it) != DBUS_TYPE_ARRAY ||
@@ -227,7 +228,9 @@ static bool walk_items(DBusMessage *msg, item_fn fn, void *ctx)
         if (dbus_message_iter_get_arg_type(&e) == DBUS_TYPE_STRING) {
             const char *path;
             dbus_message_iter_get_basic(&e, &path);
-            if (dbus_message_iter_next(&e) && find_value(&e, &v))
+            /* Most entries (cells, balancing, history) are not read by the core: skip them
+             * before walking into their dicts. */
+            if ((!used_only || var_path_used(path)) && dbus_message_iter_next(&e) && find_value(&e, &v))
                 fn(ctx, path, &v);
         }
         dbus_message_iter_next(&arr);
@@ -304,7 +307,7 @@ static void adopt(pk_bank *b, int idx, DBusMessage *reply)
     identity id;
     memset(&id, 0, sizeof id);
     id.di = -1;
-    walk_items(reply, identity_fn, &id);
+    walk_items(reply, false, identity_fn, &id);
     bool explicit_list = b->cfg->dbus.n_packs > 0;
     if (!id.has_cvl && !explicit_list) {
         /* A shunt or another non-BMS battery service; watch for its CVL becoming valid. */
@@ -389,8 +392,7 @@ static void on_items_reply(DBusPendingCall *pc, void *data)
         s->pending = NULL;
     }
     int64_t now = loop_now_ms();
-    bool was_initial = s->initial;
-    s->initial = false;
+    s->initial = false;   /* answered (or timed out): start-up discovery need not wait for it */
     if (!reply)
         return;
     if (dbus_message_get_type(reply) == DBUS_MESSAGE_TYPE_ERROR) {
@@ -401,7 +403,6 @@ static void on_items_reply(DBusPendingCall *pc, void *data)
             /* Retry later (a slow or starting driver), not at once. */
             s->next_probe_ms = now + (int64_t)(b->cfg->dbus.poll_interval_s * 1000.0);
         }
-        (void)was_initial;
         dbus_message_unref(reply);
         return;
     }
@@ -418,7 +419,7 @@ static void on_items_reply(DBusPendingCall *pc, void *data)
         rdg_clear(&sl->cur);
         sl->cur.label = label;
         apply_ctx a = {b, sl};
-        if (!walk_items(reply, apply_fn, &a))
+        if (!walk_items(reply, true, apply_fn, &a))
             log_rl(&s->rl_call, now, "%s: GetItems reply is not a{sa{sv}}", s->name);
         sl->dirty = true;
         sl->reported = true;
@@ -489,7 +490,7 @@ static DBusHandlerResult filter(DBusConnection *conn, DBusMessage *msg, void *da
             find_value(&it, &v))
             signal_item_fn(&c, path, &v);
     } else if (strcmp(dbus_message_get_path(msg) ? dbus_message_get_path(msg) : "", "/") == 0) {
-        walk_items(msg, signal_item_fn, &c);
+        walk_items(msg, true, signal_item_fn, &c);
     }
     return DBUS_HANDLER_RESULT_NOT_YET_HANDLED;
 }
