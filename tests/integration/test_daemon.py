@@ -127,6 +127,30 @@ class Presence(DaemonTest):
         self.assertIn('after the ride-through', b.log())
         self.assertEqual(b.get('/System/NrOfBatteries'), 3)
 
+    def test_silent_pack_is_reread(self):
+        b = self.b
+        b.start_settings()
+        three_packs(b, (80.0, 80.0, 80.0))
+        b.start_daemon()
+        b.wait_value('/Soc', 80.0)
+        # A change without any signal: only the GetItems re-read of a silent pack can see it.
+        b.pack_set('ttyUSB1', {'/Soc': D(70.0)}, quiet=True)
+        b.wait_value('/Soc', 70.0, timeout=5)
+        self.assertEqual(b.get('/System/NrOfModulesOnline'), 3)
+
+    def test_startup_scaled_to_expected_packs(self):
+        b = self.b
+        b.start_settings()
+        b.start_packs([('ttyUSB0', {'di': 1, 'soc': 80.0}), ('ttyUSB1', {'di': 2, 'soc': 80.0})])
+        b.start_daemon(FAST_CONFIG.replace('[bank]', '[bank]\nexpected_packs = 3'))
+        # The very first value on the bus: two thirds of nominal, neither 0 nor the full 150 A.
+        self.assertEqual(b.get('/Info/MaxChargeCurrent'), 100.0)
+        self.assertEqual(b.get('/System/NrOfModulesOffline'), 1)
+        self.assertGreater(b.get('/Info/MaxChargeVoltage'), 40.0)
+        b.start_pack('ttyUSB2', di=3, soc=80.0)
+        b.wait_value('/Info/MaxChargeCurrent', 150.0)
+        self.assertEqual(b.get('/System/NrOfModulesOnline'), 3)
+
     def test_pack_that_stops_answering(self):
         b = self.b
         b.start_settings()
