@@ -295,14 +295,10 @@ static DBusMessage *node_get(const bi_service *s, DBusMessage *msg, size_t first
         return NULL;
     DBusMessageIter it, outer, dict, e;
     dbus_message_iter_init_append(r, &it);
-    bool ok;
-    if (text) {
-        ok = dbus_message_iter_open_container(&it, DBUS_TYPE_ARRAY, "{ss}", &dict);
-    } else {
-        /* velib: a node's GetValue is a variant holding a{sv} with relative keys. */
-        ok = dbus_message_iter_open_container(&it, DBUS_TYPE_VARIANT, "a{sv}", &outer) &&
-             dbus_message_iter_open_container(&outer, DBUS_TYPE_ARRAY, "{sv}", &dict);
-    }
+    /* velib (VeDbusTreeExport): both return a variant, holding a{sv} (GetValue) or a{ss}
+     * (GetText) keyed by paths relative to the node. */
+    bool ok = dbus_message_iter_open_container(&it, DBUS_TYPE_VARIANT, text ? "a{ss}" : "a{sv}", &outer) &&
+              dbus_message_iter_open_container(&outer, DBUS_TYPE_ARRAY, text ? "{ss}" : "{sv}", &dict);
     for (size_t k = first; ok && k < last; k++) {
         const char *rel = s->items[k]->path + plen;
         ok = dbus_message_iter_open_container(&dict, DBUS_TYPE_DICT_ENTRY, NULL, &e) &&
@@ -310,13 +306,8 @@ static DBusMessage *node_get(const bi_service *s, DBusMessage *msg, size_t first
              (text ? append_text(&e, s->items[k], false) : append_value(&e, s->items[k])) &&
              dbus_message_iter_close_container(&dict, &e);
     }
-    if (ok) {
-        if (text)
-            ok = dbus_message_iter_close_container(&it, &dict);
-        else
-            ok = dbus_message_iter_close_container(&outer, &dict) &&
-                 dbus_message_iter_close_container(&it, &outer);
-    }
+    if (ok)
+        ok = dbus_message_iter_close_container(&outer, &dict) && dbus_message_iter_close_container(&it, &outer);
     if (!ok) {
         dbus_message_unref(r);
         return NULL;
@@ -365,11 +356,11 @@ static DBusMessage *introspect(const bi_service *s, DBusMessage *msg, const char
         " </interface>\n"
         " <interface name=\"" BI_IFACE "\">\n"
         "  <method name=\"GetValue\"><arg direction=\"out\" type=\"v\"/></method>\n");
-    /* velib: an item's text is a string, a node's a dict of relative path -> text. */
+    /* velib: an item's text is a string, a node's a variant dict of relative path -> text. */
     if (is_item)
         ADD("  <method name=\"GetText\"><arg direction=\"out\" type=\"s\"/></method>\n");
     else
-        ADD("  <method name=\"GetText\"><arg direction=\"out\" type=\"a{ss}\"/></method>\n");
+        ADD("  <method name=\"GetText\"><arg direction=\"out\" type=\"v\"/></method>\n");
     if (is_item)
         ADD("  <method name=\"SetValue\"><arg direction=\"in\" type=\"v\"/><arg direction=\"out\" type=\"i\"/></method>\n"
             "  <method name=\"GetDescription\"><arg direction=\"in\" type=\"s\"/><arg direction=\"in\" type=\"i\"/>"
@@ -483,7 +474,7 @@ static DBusHandlerResult handle(DBusConnection *conn, DBusMessage *msg, void *da
     } else if (strcmp(member, "SetValue") == 0 && item) {
         reply = set_value(s, item, msg);
     } else if (strcmp(member, "GetDescription") == 0 && item) {
-        const char *empty = "";
+        const char *empty = "No description given";   /* velib's answer without a description */
         reply = dbus_message_new_method_return(msg);
         if (reply && !dbus_message_append_args(reply, DBUS_TYPE_STRING, &empty, DBUS_TYPE_INVALID)) {
             dbus_message_unref(reply);

@@ -148,7 +148,7 @@ def load(mock, parameters):
         return dbus.Dictionary({p[1:]: v for p, v in values.items()}, signature='sv')
 
     def root_text(self):
-        return dbus.Dictionary({p[1:]: text_of(v) for p, v in values.items()}, signature='ss')
+        return dbus.Dictionary({p[1:]: text_of(v) for p, v in values.items()}, signature='ss', variant_level=1)
 
     def ctl_set(self, changes):
         new = {}
@@ -169,7 +169,7 @@ def load(mock, parameters):
 
     mock.AddMethod(IFACE, 'GetItems', '', 'a{sa{sv}}', get_items)
     mock.AddMethod(IFACE, 'GetValue', '', 'v', root_value)
-    mock.AddMethod(IFACE, 'GetText', '', 'a{ss}', root_text)
+    mock.AddMethod(IFACE, 'GetText', '', 'v', root_text)
     mock.AddMethod(CTRL, 'Set', 'a{sv}', '', ctl_set)
     mock.AddMethod(CTRL, 'SetQuiet', 'a{sv}', '', ctl_set_quiet)
     mock.AddMethod(CTRL, 'SetSignalMode', 's', '', ctl_mode)

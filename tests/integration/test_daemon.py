@@ -313,6 +313,11 @@ class Shapes(DaemonTest):
         self.assertEqual(float(info['MaxChargeCurrent']), 99.0)
         text = b.call(AGG, '/', 'GetText')
         self.assertEqual(text.signature, 'ss')
+        self.assertEqual(text.variant_level, 1)   # velib's tree GetText returns a variant
+        pack_text = b.call('com.victronenergy.battery.ttyUSB0', '/', 'GetText')
+        self.assertEqual((pack_text.signature, pack_text.variant_level), (text.signature, text.variant_level))
+        self.assertEqual(root.variant_level, pack_root.variant_level)
+        self.assertEqual(str(b.call(AGG, '/Soc', 'GetDescription', 'si', ('en', 0))), 'No description given')
         self.assertEqual(str(text['ProductId']), '0xBA50')
 
         # Invalid = empty int32 array; its text is "---".
