@@ -457,6 +457,23 @@ class Lifecycle(DaemonTest):
         r = subprocess.run([exe, '--bogus'], capture_output=True, text=True)
         self.assertEqual(r.returncode, 2)
 
+    def test_explicit_pack_list_and_second_instance(self):
+        b = self.b
+        b.start_settings()
+        three_packs(b, (80.0, 70.0, 60.0))
+        cfg = FAST_CONFIG.replace('[dbus]', '[dbus]\npacks = com.victronenergy.battery.ttyUSB0, '
+                                  'com.victronenergy.battery.ttyUSB1')
+        b.start_daemon(cfg)
+        b.wait_value('/System/NrOfModulesOnline', 2)
+        b.wait_value('/Soc', 70.0)
+        self.assertEqual(b.get('/System/NrOfBatteries'), 2)
+        # A second instance cannot take the name: it says so and exits 1, the first stays.
+        second = subprocess.run([daemon_binary(), '--config', b.config_path], env=b.env, capture_output=True,
+                                text=True, timeout=20)
+        self.assertEqual(second.returncode, 1, second.stderr)
+        self.assertIn('cannot own', second.stderr)
+        self.assertEqual(b.get('/Soc'), 70.0)
+
     def test_non_bms_and_excluded_services_ignored(self):
         b = self.b
         b.start_settings()
