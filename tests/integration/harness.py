@@ -44,7 +44,7 @@ stale_timeout_s = 2
 unlock_hold_s = 0
 ramp_a_per_s = 1000
 [alarms]
-alarm_clear_hold_s = 1
+alarm_clear_hold_s = 2
 [dbus]
 poll_interval_s = 0.2
 ride_through_s = 5

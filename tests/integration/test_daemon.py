@@ -51,7 +51,7 @@ class Tiers(DaemonTest):
         self.assertIn('tier', b.get('/Info/ChargeLimitation'))
         # The bank of the original design, 93 / 84 / 82: SOC 82, spread 11, tier 66 % (below the
         # red boundary minus the hysteresis), (below the red boundary minus hysteresis); the red alert
-        # stays latched until its cause has been gone for alarm_clear_hold_s (1 s here).
+        # stays latched until its cause has been gone for alarm_clear_hold_s (2 s here).
         self.set_socs((93.0, 84.0, 82.0))
         b.wait_value('/Info/MaxChargeCurrent', 99.0)
         self.assertEqual(b.get('/Soc'), 82.0)
@@ -94,7 +94,7 @@ class Presence(DaemonTest):
         b.wait_value('/Packs/%d/Presence' % slot, 'absent')
         b.start_pack('ttyUSB2', di=3, soc=80.0)
         b.wait_value('/Packs/%d/Presence' % slot, 'present')
-        if time.monotonic() - t0 < 1.5:
+        if time.monotonic() - t0 < 1.0:   # else the machine is too slow to tell (no verdict)
             for _ in range(5):
                 self.assertEqual(b.get('/System/NrOfModulesOffline'), 0)
                 self.assertEqual(b.get('/Info/MaxChargeCurrent'), 150.0)
@@ -155,7 +155,9 @@ class Presence(DaemonTest):
         b = self.b
         b.start_settings()
         three_packs(b, (80.0, 80.0, 80.0))
-        b.start_daemon()
+        # A long call timeout: a loop that blocked on the hung pack would stall for 3 s per call,
+        # far beyond the 1 s allowed below even on a loaded CI machine.
+        b.start_daemon(FAST_CONFIG.replace('call_timeout_ms = 300', 'call_timeout_ms = 3000'))
         b.wait_value('/System/NrOfModulesOnline', 3)
         b.wait_value('/Info/MaxChargeCurrent', 150.0)
         # Frozen: the process is alive and owns its name, but answers nothing.
@@ -168,9 +170,9 @@ class Presence(DaemonTest):
             worst = max(worst, time.monotonic() - t)
             self.assertLess(time.monotonic(), deadline, 'hung pack never went stale\n' + b.log()[-2000:])
             time.sleep(0.05)
-        self.assertLess(worst, 0.25)
+        self.assertLess(worst, 1.0)
         b.wait_value('/Info/MaxChargeCurrent', 100.0)
-        self.assertGreater(b.get('/Aggregator/CallFailures'), 0)
+        b.wait_value('/Aggregator/CallFailures', lambda v: v > 0)
         b.kill_pack('com.victronenergy.battery.ttyUSB0', signal.SIGCONT)
         b.wait_value('/System/NrOfModulesOffline', 0)
         b.wait_value('/Info/MaxChargeCurrent', 150.0)
@@ -255,7 +257,7 @@ class BadInput(DaemonTest):
         b.wait_value('/Alarms/CellImbalance', 2)
         self.set_socs((80.0, 80.0, 80.0))
         b.wait_value('/Info/MaxChargeCurrent', 150.0)
-        time.sleep(1.5)   # past alarm_clear_hold_s: still latched for want of the acknowledge
+        time.sleep(2.5)   # past alarm_clear_hold_s: still latched for want of the acknowledge
         self.assertEqual(b.get('/Alarms/CellImbalance'), 2)
         self.assertEqual(b.call(AGG, '/Aggregator/AcknowledgeAlarm', 'SetValue', 'v', (dbus.Int32(1),)), 0)
         b.wait_value('/Alarms/CellImbalance', 0)
