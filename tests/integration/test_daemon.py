@@ -66,6 +66,9 @@ class Tiers(DaemonTest):
         three_packs(b, (80.0, 80.0, 80.0))
         b.start_daemon()
         b.wait_value('/Info/MaxChargeCurrent', 150.0)
+        # This pack reports by ItemsChanged (velib's batched form) rather than PropertiesChanged.
+        b.call('com.victronenergy.battery.ttyUSB1', '/', 'SetSignalMode', 's', ('items',),
+               iface='com.victronenergy.MockBms')
         b.pack_set('ttyUSB1', {'/System/MinCellVoltage': D(3.10), '/System/MaxCellVoltage': D(3.31)})
         b.wait_value('/Info/MaxChargeCurrent', 50.0)
         self.assertEqual(b.get('/Alarms/CellImbalance'), 2)
