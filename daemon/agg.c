@@ -184,6 +184,10 @@ void agg_tick(agg_t *a, int64_t now_ms)
 
 void agg_reload(agg_t *a)
 {
+    if (!a->config_path[0]) {
+        log_warn("SIGHUP: running on built-in defaults (no --config), nothing to reload");
+        return;
+    }
     conf_t fresh;
     char err[CONF_ERR_LEN];
     conf_default(&fresh);

@@ -90,7 +90,7 @@ int pub_create(pub_ctx *p, bi_service *bi, const conf_t *cfg, pk_bank *bank, int
     ADD(voltage, "/Dc/0/Voltage", "V", 2);
     ADD(current, "/Dc/0/Current", "A", 1);
     ADD(power, "/Dc/0/Power", "W", 0);
-    ADD(temp, "/Dc/0/Temperature", "C", 1);
+    ADD(temp, "/Dc/0/Temperature", "\u00b0C", 1);
     ADD(capacity, "/Capacity", "Ah", 1);
     ADD(installed, "/InstalledCapacity", "Ah", 1);
     ADD(consumed, "/ConsumedAmphours", "Ah", 1);
@@ -121,7 +121,7 @@ int pub_create(pub_ctx *p, bi_service *bi, const conf_t *cfg, pk_bank *bank, int
     ADD(tier, "/Aggregator/Tier", NULL, 0);
     ADD(tier_ccl, "/Aggregator/TierChargeCurrent", "A", 1);
     ADD(spike, "/Aggregator/Spike", NULL, 0);
-    ADD(min_temp, "/Aggregator/MinTemperature", "C", 1);
+    ADD(min_temp, "/Aggregator/MinTemperature", "\u00b0C", 1);
     ADD(rej_readings, "/Aggregator/RejectedReadings", NULL, 0);
     ADD(rej_values, "/Aggregator/RejectedValues", NULL, 0);
     ADD(call_failures, "/Aggregator/CallFailures", NULL, 0);
