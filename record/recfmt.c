@@ -49,10 +49,10 @@ static void put_opt(out_buf *b, bool present, double v)
         put(b, ",");
 }
 
-int rec_format_tick(char *buf, size_t len, int64_t t_ms, int n_packs)
+int rec_format_tick(char *buf, size_t len, int64_t t_ms, int n_packs, int expected_packs, int ack)
 {
     out_buf b = {buf, len, 0, false};
-    put(&b, "T,%lld,%d", (long long)t_ms, n_packs);
+    put(&b, "T,%lld,%d,%d,%d", (long long)t_ms, n_packs, expected_packs, ack ? 1 : 0);
     return finish(&b);
 }
 
@@ -246,8 +246,8 @@ int rec_parse_row(const char *line, rec_row *row, char *err, size_t err_len)
     case 'T':
         if (copy[1] != '\0') break;
         row->kind = REC_ROW_TICK;
-        if (n != 3) {
-            snprintf(err, err_len, "tick row needs 3 fields, has %d", n);
+        if (n != 5) {
+            snprintf(err, err_len, "tick row needs 5 fields, has %d", n);
             return -1;
         }
         if (parse_ms(f[1], &row->t_ms) != 0) {
@@ -259,6 +259,16 @@ int rec_parse_row(const char *line, rec_row *row, char *err, size_t err_len)
             return -1;
         }
         row->n_packs = (int)lv;
+        if (conf_parse_long(f[3], 0, POL_MAX_PACKS, &lv) != 0) {
+            snprintf(err, err_len, "field expected_packs: '%s' is not 0..%d", f[3], POL_MAX_PACKS);
+            return -1;
+        }
+        row->expected_packs = (int)lv;
+        if (strcmp(f[4], "0") != 0 && strcmp(f[4], "1") != 0) {
+            snprintf(err, err_len, "field ack: '%s' is not 0 or 1", f[4]);
+            return -1;
+        }
+        row->ack = f[4][0] == '1';
         return 0;
     case 'O':
         if (copy[1] != '\0') break;

@@ -223,7 +223,7 @@ rec_recorder *rec_open(const conf_t *conf, rec_log_fn log)
 }
 
 void rec_tick(rec_recorder *r, int64_t now_ms, const rdg_reading *readings, int n_packs,
-              const pol_output *out, const pol_state *state)
+              int expected_packs, bool acked, const pol_output *out, const pol_state *state)
 {
     if (!r)
         return;
@@ -244,7 +244,7 @@ void rec_tick(rec_recorder *r, int64_t now_ms, const rdg_reading *readings, int 
         r->last_flush_ms = now_ms;
         return;
     }
-    int n = rec_format_tick(r->line, sizeof r->line, now_ms, n_packs);
+    int n = rec_format_tick(r->line, sizeof r->line, now_ms, n_packs, expected_packs, acked);
     append(r, r->line, n);
     for (int i = 0; i < n_packs; i++) {
         if (!readings[i].fresh)

@@ -2,6 +2,7 @@
 #ifndef BMSAGG_RECORDER_H
 #define BMSAGG_RECORDER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "conf.h"
@@ -18,10 +19,11 @@ typedef void (*rec_log_fn)(const char *message);
  * NULL only when out of memory. */
 rec_recorder *rec_open(const conf_t *conf, rec_log_fn log);
 
-/* One tick, after pol_step: readings as the core received them, the output, and the state
+/* One tick, after pol_step: readings as the core received them, the effective config's
+ * expected_packs, whether pol_acknowledge was called before the step, the output, and the state
  * after the step (written as a snapshot at the top of each new file). */
 void rec_tick(rec_recorder *r, int64_t now_ms, const rdg_reading *readings, int n_packs,
-              const pol_output *out, const pol_state *state);
+              int expected_packs, bool acked, const pol_output *out, const pol_state *state);
 
 /* Writes out the buffer (the daemon calls it on SIGTERM and before reloading). */
 void rec_flush(rec_recorder *r);

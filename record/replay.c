@@ -41,9 +41,17 @@ static void run_init(run_t *r, const char *label, const conf_t *c)
     r->first_red_ms = -1;
 }
 
-static int run_step(run_t *r, int64_t t_ms, const rdg_reading *rd, int n)
+/* One tick as the daemon ran it: its effective expected_packs (raised while packs are probed
+ * at start-up; only where the config leaves it to the daemon, as the daemon does) and an
+ * acknowledge that came before it. */
+static int run_step(run_t *r, int64_t t_ms, const rdg_reading *rd, int n, int expected, int ack)
 {
-    if (pol_step(&r->state, &r->conf.pol, t_ms, rd, n, &r->out) != 0)
+    pol_config eff = r->conf.pol;
+    if (eff.expected_packs == 0)
+        eff.expected_packs = expected;
+    if (ack)
+        pol_acknowledge(&r->state);
+    if (pol_step(&r->state, &eff, t_ms, rd, n, &r->out) != 0)
         return -1;
     r->stepped = true;
     const pol_output *o = &r->out;
@@ -189,7 +197,7 @@ int rec_replay(const char *rec_path, const char *config_path, const char *out_di
     bool header_done = false, have_alt = false;
     bool tick_pending = false;
     int64_t tick_ms = 0;
-    int tick_n = 0;
+    int tick_n = 0, tick_expected = 0, tick_ack = 0;
     long differences = 0, outputs = 0, ticks = 0;
 
     while (fgets(line, sizeof line, f)) {
@@ -296,8 +304,8 @@ int rec_replay(const char *rec_path, const char *config_path, const char *out_di
                              row.kind == REC_ROW_STATE)) {
             tick_pending = false;
             ticks++;
-            if (run_step(&recorded, tick_ms, rd, tick_n) != 0 ||
-                (have_alt && run_step(&alternative, tick_ms, rd, tick_n) != 0)) {
+            if (run_step(&recorded, tick_ms, rd, tick_n, tick_expected, tick_ack) != 0 ||
+                (have_alt && run_step(&alternative, tick_ms, rd, tick_n, tick_expected, tick_ack) != 0)) {
                 fprintf(rep, "%s:%d: time goes backwards at t=%lld ms\n", rec_path, lineno,
                         (long long)tick_ms);
                 rc = REPLAY_BAD_INPUT;
@@ -320,6 +328,8 @@ int rec_replay(const char *rec_path, const char *config_path, const char *out_di
                 rdg_clear(&rd[i]);
             tick_ms = row.t_ms;
             tick_n = row.n_packs;
+            tick_expected = row.expected_packs;
+            tick_ack = row.ack;
             tick_pending = true;
             break;
         case REC_ROW_PACK:
@@ -352,8 +362,8 @@ int rec_replay(const char *rec_path, const char *config_path, const char *out_di
     }
     if (rc == REPLAY_IDENTICAL && tick_pending) {
         ticks++;
-        if (run_step(&recorded, tick_ms, rd, tick_n) != 0 ||
-            (have_alt && run_step(&alternative, tick_ms, rd, tick_n) != 0))
+        if (run_step(&recorded, tick_ms, rd, tick_n, tick_expected, tick_ack) != 0 ||
+            (have_alt && run_step(&alternative, tick_ms, rd, tick_n, tick_expected, tick_ack) != 0))
             rc = REPLAY_BAD_INPUT;
     }
     if (rc == REPLAY_IDENTICAL && !header_done) {

@@ -55,10 +55,11 @@ static void one_line(const char *line)
         char err2[CONF_ERR_LEN];
         switch (row.kind) {
         case REC_ROW_TICK: {
-            int n = rec_format_tick(buf, sizeof buf, row.t_ms, row.n_packs);
+            int n = rec_format_tick(buf, sizeof buf, row.t_ms, row.n_packs, row.expected_packs, row.ack);
             chomp(buf, n);
             FUZZ_CHECK(rec_parse_row(buf, &again, err2, sizeof err2) == 0);
-            FUZZ_CHECK(again.kind == REC_ROW_TICK && again.t_ms == row.t_ms && again.n_packs == row.n_packs);
+            FUZZ_CHECK(again.kind == REC_ROW_TICK && again.t_ms == row.t_ms && again.n_packs == row.n_packs &&
+                       again.expected_packs == row.expected_packs && again.ack == row.ack);
             break;
         }
         case REC_ROW_PACK: {
