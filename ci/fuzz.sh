@@ -8,18 +8,22 @@ set -eu
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
-seconds=60
+seconds=
+long=0
 harnesses=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) [ $# -ge 2 ] || { echo "ci/fuzz.sh: --seconds needs a number" >&2; exit 2; }
                seconds=$2; shift 2 ;;
-    --long) seconds=14400; shift ;;
+    --long) long=1; shift ;;
     -h|--help) sed -n '2,6p' "$0"; exit 0 ;;
     -*) echo "ci/fuzz.sh: unknown option $1" >&2; exit 2 ;;
     *) harnesses+=("$1"); shift ;;
   esac
 done
+if [ -z "$seconds" ]; then
+  if [ "$long" -eq 1 ]; then seconds=14400; else seconds=60; fi
+fi
 case "$seconds" in ''|*[!0-9]*) echo "ci/fuzz.sh: --seconds needs a whole number" >&2; exit 2 ;; esac
 all=(conf recrow replay variant)
 for h in scenario csv; do
