@@ -12,6 +12,7 @@
 #include "run.h"
 #include "scenario.h"
 #include "suite.h"
+#include "sweep.h"
 
 #ifndef BMSAGG_VERSION
 #define BMSAGG_VERSION "dev"
@@ -29,6 +30,7 @@ static void usage(FILE *f)
           "  bmsagg-sim validate --config FILE [DIR] [-j N] [--seeds N]\n"
           "  bmsagg-sim eval --soc 93,84,82 [--cell-delta 0.05,0.02,0.21] [--config FILE]\n"
           "  bmsagg-sim bench [--days N] [--no-year]\n"
+          "  bmsagg-sim sweep [--seeds N] [--from S] [-j J] [--days D] [--out DIR] [--config FILE] [--no-shrink]\n"
           "  bmsagg-sim replay RECORDING.csv [--config FILE] [--out DIR]\n"
           "exit status: 0 all held, 1 a violation or unmet expectation, 2 bad input\n",
           f);
@@ -272,6 +274,8 @@ int main(int argc, char **argv)
         return cmd_eval(argc - 2, argv + 2);
     if (strcmp(cmd, "bench") == 0)
         return cmd_bench(argc - 2, argv + 2);
+    if (strcmp(cmd, "sweep") == 0)
+        return sweep_cli(argc - 2, argv + 2);
     if (strcmp(cmd, "replay") == 0)
         return cmd_replay(argc - 2, argv + 2);
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
