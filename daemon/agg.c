@@ -69,19 +69,22 @@ static DBusHandlerResult on_disconnect(DBusConnection *conn, DBusMessage *msg, v
     return DBUS_HANDLER_RESULT_NOT_YET_HANDLED;
 }
 
-int agg_start(agg_t *a, DBusConnection *conn, int64_t now_ms)
+int agg_start(agg_t *a, DBusConnection *conn, DBusConnection *sig_conn, int64_t now_ms)
 {
     a->conn = conn;
+    a->sig_conn = sig_conn ? sig_conn : conn;
     a->start_ms = now_ms;
     pol_init(&a->pol);
     memset(&a->out, 0, sizeof a->out);
-    pk_init(&a->bank, conn, &a->cfg, a->cfg.dbus.service_name);
+    pk_init(&a->bank, conn, a->sig_conn, &a->cfg, a->cfg.dbus.service_name);
     a->bank.on_new_slot = on_new_slot;
     a->bank.on_new_slot_ctx = a;
     a->bi = bi_new(conn);
     if (!a->bi)
         return -1;
     if (!dbus_connection_add_filter(conn, on_disconnect, a, NULL))
+        return -1;
+    if (a->sig_conn != conn && !dbus_connection_add_filter(a->sig_conn, on_disconnect, a, NULL))
         return -1;
     if (pk_start(&a->bank) != 0)
         return -1;

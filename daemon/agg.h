@@ -19,7 +19,8 @@ typedef void (*agg_recorder_fn)(void *ctx, int64_t now_ms, const pol_config *cfg
                                 const rdg_reading *readings, int n_packs, const pol_output *out);
 
 typedef struct {
-    DBusConnection *conn;
+    DBusConnection *conn;       /* our name, calls, replies */
+    DBusConnection *sig_conn;   /* the packs' change signals, read before each tick */
     char config_path[512];
     conf_t cfg;
     bool once;                /* --once: no name, print one aggregation, exit */
@@ -42,8 +43,8 @@ typedef struct {
     void *recorder_ctx;
 } agg_t;
 
-/* Sets up everything on an open connection; 0 or -1. */
-int agg_start(agg_t *a, DBusConnection *conn, int64_t now_ms);
+/* Sets up everything on open connections (sig_conn may be conn); 0 or -1. */
+int agg_start(agg_t *a, DBusConnection *conn, DBusConnection *sig_conn, int64_t now_ms);
 void agg_tick(agg_t *a, int64_t now_ms);
 /* SIGHUP: reload the config file; a broken file is logged and the old config stays. */
 void agg_reload(agg_t *a);

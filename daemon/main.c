@@ -106,19 +106,29 @@ int main(int argc, char **argv)
         return 1;
     }
     dbus_connection_set_exit_on_disconnect(conn, FALSE);
-    if (loop_init(conn) != 0) {
+    /* A second connection for the packs' change signals, read only before each tick (loop.h). */
+    DBusConnection *sig_conn = dbus_bus_get_private(DBUS_BUS_SYSTEM, &derr);
+    if (!sig_conn) {
+        log_err("cannot connect to the system bus: %s", derr.message ? derr.message : "?");
+        dbus_error_free(&derr);
+        return 1;
+    }
+    dbus_connection_set_exit_on_disconnect(sig_conn, FALSE);
+    if (loop_init(conn) != 0 || loop_add_deferred(sig_conn) != 0) {
         log_err("cannot set up the main loop");
         return 1;
     }
     loop_set_signal_handler(on_signal, &a);
     log_info("bms-aggregator %s starting (%s)", BMSAGG_VERSION, config ? config : "built-in defaults");
-    if (agg_start(&a, conn, loop_now_ms()) != 0) {
+    if (agg_start(&a, conn, sig_conn, loop_now_ms()) != 0) {
         log_err("cannot start (out of memory?)");
         return 1;
     }
     loop_set_tick((int64_t)(a.cfg.dbus.poll_interval_s * 1000.0), on_tick, &a);
     int rc = loop_run();
     agg_shutdown(&a);
+    dbus_connection_close(sig_conn);
+    dbus_connection_unref(sig_conn);
     dbus_connection_close(conn);
     dbus_connection_unref(conn);
     return rc;

@@ -30,10 +30,12 @@ static void copy_str(char *dst, size_t size, const char *src)
     dst[n] = '\0';
 }
 
-void pk_init(pk_bank *b, DBusConnection *conn, const conf_t *cfg, const char *own_name)
+void pk_init(pk_bank *b, DBusConnection *conn, DBusConnection *sig_conn, const conf_t *cfg,
+             const char *own_name)
 {
     memset(b, 0, sizeof *b);
     b->conn = conn;
+    b->sig_conn = sig_conn ? sig_conn : conn;
     b->cfg = cfg;
     copy_str(b->own_name, sizeof b->own_name, own_name);
 }
@@ -526,15 +528,21 @@ int pk_start(pk_bank *b)
 {
     if (!dbus_connection_add_filter(b->conn, filter, b, NULL))
         return -1;
+    if (b->sig_conn != b->conn && !dbus_connection_add_filter(b->sig_conn, filter, b, NULL))
+        return -1;
     /* A fixed, small set of rules, independent of the number of packs (Venus caps match rules
      * per connection at 1024): NameOwnerChanged and ItemsChanged bus-wide, PropertiesChanged
      * scoped to the subtrees the core reads. A bus-wide PropertiesChanged rule would also deliver
      * every cell voltage and balancing flag of every pack, and every change of every other
-     * Victron service, to be parsed and thrown away: measured with 3 serialbattery-like packs
-     * changing everything each second, 2.7 CPU-s/h bus-wide against under 1 scoped
-     * (ci/bench-daemon.sh). NULL error: sent without waiting for the replies. */
+     * Victron service, to be parsed and thrown away (ci/bench-daemon.sh, 3 serialbattery-like
+     * packs changing everything each second: about 2.7 CPU-s/h bus-wide, 1.9 scoped). NULL
+     * error: sent without waiting for the replies. */
+    dbus_bus_add_match(b->conn, "type='signal',sender='org.freedesktop.DBus',interface='org.freedesktop.DBus',"
+                                "member='NameOwnerChanged'", NULL);
+    /* The change signals go to the second connection, which the loop reads only before each
+     * tick: they are used only there, and reading each burst as it comes cost a wake-up per
+     * burst per pack. Replies stay on the first, so a reply never waits behind signals. */
     static const char *const rules[] = {
-        "type='signal',sender='org.freedesktop.DBus',interface='org.freedesktop.DBus',member='NameOwnerChanged'",
         "type='signal',interface='" BI_IFACE "',member='ItemsChanged',path='/'",
         PC_RULE "path='/Soc'",
         PC_RULE "path='/Capacity'",
@@ -547,7 +555,7 @@ int pk_start(pk_bank *b)
         PC_RULE "path_namespace='/Alarms'",
     };
     for (size_t k = 0; k < sizeof rules / sizeof rules[0]; k++)
-        dbus_bus_add_match(b->conn, rules[k], NULL);
+        dbus_bus_add_match(b->sig_conn, rules[k], NULL);
 
     DBusMessage *m = dbus_message_new_method_call(DBUS_SERVICE_DBUS, DBUS_PATH_DBUS, DBUS_INTERFACE_DBUS,
                                                   "ListNames");

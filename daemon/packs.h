@@ -53,7 +53,8 @@ typedef struct {
 } pk_slot;
 
 typedef struct {
-    DBusConnection *conn;
+    DBusConnection *conn;       /* calls and NameOwnerChanged (read at once) */
+    DBusConnection *sig_conn;   /* the change signals (read just before each tick); may be conn */
     const conf_t *cfg;          /* the daemon's current config; replaced on SIGHUP */
     char own_name[CONF_NAME_LEN];
     pk_service svc[PK_MAX_SERVICES];
@@ -68,8 +69,9 @@ typedef struct {
     void *on_new_slot_ctx;
 } pk_bank;
 
-void pk_init(pk_bank *b, DBusConnection *conn, const conf_t *cfg, const char *own_name);
-/* Adds the filter and the three bus-wide match rules, sends ListNames. 0 or -1. */
+void pk_init(pk_bank *b, DBusConnection *conn, DBusConnection *sig_conn, const conf_t *cfg,
+             const char *own_name);
+/* Adds the filters and the match rules, sends ListNames. 0 or -1. */
 int pk_start(pk_bank *b);
 /* Once per tick: re-reads silent packs, retries probes, ends ride-throughs. */
 void pk_tick(pk_bank *b, int64_t now_ms);
