@@ -140,7 +140,8 @@ void agg_tick(agg_t *a, int64_t now_ms)
 
     int n = pk_collect(&a->bank, a->readings);
     pol_config eff = effective(a, n);
-    if (a->pub.ack_requested) {
+    bool acked = a->pub.ack_requested;
+    if (acked) {
         a->pub.ack_requested = false;
         pol_acknowledge(&a->pol);
         log_info("alarm acknowledged");
@@ -151,7 +152,7 @@ void agg_tick(agg_t *a, int64_t now_ms)
         return;
     }
     if (a->recorder)
-        a->recorder(a->recorder_ctx, now_ms, &eff, a->readings, n, &a->out);
+        a->recorder(a->recorder_ctx, now_ms, &eff, a->readings, n, acked, &a->out, &a->pol);
 
     /* Register once our instance is known and the bank has been looked at (or waited for). */
     bool looked = pk_discovery_done(&a->bank) || a->startup_done;

@@ -14,9 +14,12 @@
 #include "settings.h"
 
 /* Called once per tick after the core has run, with exactly what the core received and what it
- * produced (issue 6's recorder plugs in here). `cfg` is the effective policy config of the tick. */
+ * produced (issue 6's recorder, record/recorder.h rec_tick, plugs in here): `cfg` is the effective
+ * policy config of the tick (its expected_packs is raised while packs are still being probed),
+ * `acked` says pol_acknowledge() ran just before this step, `state` is the core's state after it. */
 typedef void (*agg_recorder_fn)(void *ctx, int64_t now_ms, const pol_config *cfg,
-                                const rdg_reading *readings, int n_packs, const pol_output *out);
+                                const rdg_reading *readings, int n_packs, bool acked,
+                                const pol_output *out, const pol_state *state);
 
 typedef struct {
     DBusConnection *conn;       /* our name, calls, replies */
