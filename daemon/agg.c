@@ -154,8 +154,10 @@ void agg_tick(agg_t *a, int64_t now_ms)
     if (a->recorder)
         a->recorder(a->recorder_ctx, now_ms, &eff, a->readings, n, acked, &a->out, &a->pol);
 
-    /* Register once our instance is known and the bank has been looked at (or waited for). */
-    bool looked = pk_discovery_done(&a->bank) || a->startup_done;
+    /* Register once our instance is known and a pack has reported (or the start-up wait is over):
+     * at boot the packs' drivers may start after us, and an empty bank would publish zeros. */
+    bool looked = a->once ? pk_discovery_done(&a->bank)
+                          : (pk_discovery_done(&a->bank) && pk_n_reported(&a->bank) > 0) || a->startup_done;
     if (!a->created && stg_resolved(&a->settings) && looked) {
         if (pub_create(&a->pub, a->bi, &a->cfg, &a->bank, a->settings.instance) != 0) {
             log_err("out of memory creating paths");

@@ -154,6 +154,22 @@ class Presence(DaemonTest):
         b.wait_value('/Info/MaxChargeCurrent', 150.0)
         self.assertEqual(b.get('/System/NrOfModulesOnline'), 3)
 
+    def test_no_name_before_a_pack_reports(self):
+        b = self.b
+        b.start_settings()
+        b.start_daemon(wait=False)   # no pack on the bus yet, as at boot
+        t0 = time.monotonic()
+        time.sleep(1.0)
+        if time.monotonic() - t0 < 2.5:   # startup_wait_s is 3 s here
+            self.assertFalse(b.has_owner(AGG), 'name claimed with an empty bank before startup_wait_s')
+        b.wait_name(AGG, timeout=10)
+        # After the wait with still no pack: the truth, no charge and no discharge, BmsCable alarm.
+        self.assertEqual(b.get('/Info/MaxChargeCurrent'), 0.0)
+        self.assertEqual(b.get('/Alarms/BmsCable'), 2)
+        b.start_pack('ttyUSB0', di=1, soc=80.0)
+        b.wait_value('/Info/MaxChargeCurrent', 150.0)
+        self.assertEqual(b.get('/Alarms/BmsCable'), 0)
+
     def test_pack_that_stops_answering(self):
         b = self.b
         b.start_settings()
