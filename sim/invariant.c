@@ -116,7 +116,7 @@ bool inv_sum(inv_t *v, int64_t now_ms, double i_bank_a, const double *i_a, int n
 }
 
 bool inv_pack(inv_t *v, int64_t now_ms, int k, const pack_t *p, double ccl_a, double dcl_a,
-              double i_bank_a)
+              double i_bank_a, bool visible)
 {
     const int n = p->p.n_cells;
     /* Charge conservation: SOC change against the independent ledgers of every flow,
@@ -147,10 +147,16 @@ bool inv_pack(inv_t *v, int64_t now_ms, int k, const pack_t *p, double ccl_a, do
     if (v->s->expect.safe && p->vmax >= p->p.ovp_v)
         return violate(v, now_ms, "cell-ovp", k, p->imax,
                        "cell at %.4f V reached the BMS over-voltage trip %.3f V", p->vmax, p->p.ovp_v);
+    if (!visible) {
+        v->over_ccl_since_ms[k] = v->over_dcl_since_ms[k] = -1;
+        return true;
+    }
     if (!v->s->dc_feed_in) {
         /* With DC feed-in the chargers ignore CCL by design: only CVL and the cell guard protect. */
         double tol = fmax(v->s->tol_a, v->s->tol_pct / 100.0 * ccl_a);
-        if (i_bank_a > 0.0 && p->i_a > ccl_a + tol) {
+        /* Only the part of a pack's current the bank can have driven counts: beyond the bank
+         * current it is circulation between packs (a reconnecting pack at a higher EMF). */
+        if (i_bank_a > 0.0 && fmin(p->i_a, i_bank_a) > ccl_a + tol) {
             if (v->over_ccl_since_ms[k] < 0)
                 v->over_ccl_since_ms[k] = now_ms;
             if (now_ms - v->over_ccl_since_ms[k] > v->grace_ms)
@@ -163,7 +169,7 @@ bool inv_pack(inv_t *v, int64_t now_ms, int k, const pack_t *p, double ccl_a, do
         }
     }
     double tol = fmax(v->s->tol_a, v->s->tol_pct / 100.0 * dcl_a);
-    if (i_bank_a < 0.0 && -p->i_a > dcl_a + tol) {
+    if (i_bank_a < 0.0 && fmin(-p->i_a, -i_bank_a) > dcl_a + tol) {
         if (v->over_dcl_since_ms[k] < 0)
             v->over_dcl_since_ms[k] = now_ms;
         if (now_ms - v->over_dcl_since_ms[k] > v->grace_ms)

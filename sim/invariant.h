@@ -45,9 +45,15 @@ bool inv_sum(inv_t *v, int64_t now_ms, double i_bank_a, const double *i_a, int n
  * scenarios, pack current within its own CCL/DCL (beyond tolerance for longer than the grace).
  * The pack limits are judged only while the bank current flows the same way (i_bank_a > 0 for
  * CCL, < 0 for DCL): a pack with a higher EMF discharging into the others while the bank charges
- * is physics the controller cannot command; it sets only the bank's limits. */
+ * is physics the controller cannot command; it sets only the bank's limits. For the same reason
+ * only the part of a pack's current up to the bank current is judged: the rest is circulation
+ * (a pack reconnecting at a higher EMF dumps current into the others). They are also judged
+ * only while the controller sees the pack (visible: online in its last output): a pack whose
+ * readings are lost cannot have its limits honoured by anyone but its own BMS; the controller's
+ * duty then is the offline scaling and BmsCable alarm, which inv_ctrl and the expectations check.
+ * The grace restarts when the pack becomes visible again. */
 bool inv_pack(inv_t *v, int64_t now_ms, int k, const pack_t *p, double ccl_a, double dcl_a,
-              double i_bank_a);
+              double i_bank_a, bool visible);
 
 /* Formats a millisecond time as "12345.0 s (day 0 03:25:45)". */
 void inv_fmt_time(int64_t t_ms, char *buf, size_t len);

@@ -388,7 +388,8 @@ static void loop_run(run_ctx *x, const scn_t *s, const pol_config *cfg, const ru
                 x->win_vmin[k] = p->vmin;
             double cvl, ccl, dcl;
             pack_limits(p, &cvl, &ccl, &dcl);
-            L->ok = inv_pack(&x->inv, t_end, k, p, ccl, dcl, i_bank);
+            L->ok = inv_pack(&x->inv, t_end, k, p, ccl, dcl, i_bank,
+                             x->out.pack[k].state == POL_PACK_ONLINE);
         }
         r->steps++;
         r->cell_steps += (double)(n * s->n_cells);

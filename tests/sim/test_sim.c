@@ -419,19 +419,19 @@ static void test_charge_conservation_catches_tampering(void)
         pack_prepare(&k, 25.0);
         k.q_bus_as += 30.0;
         pack_advance(&k, 30.0, 1.0, n * 1000, 25.0);
-        CU_ASSERT_TRUE(inv_pack(&v, n * 1000, 0, &k, 100.0, 100.0, 30.0));
+        CU_ASSERT_TRUE(inv_pack(&v, n * 1000, 0, &k, 100.0, 100.0, 30.0, true));
     }
     pack_set_soc(&k, 3, 0.7);   /* through the ledger: still conserved */
-    CU_ASSERT_TRUE(inv_pack(&v, 101000, 0, &k, 100.0, 100.0, 30.0));
+    CU_ASSERT_TRUE(inv_pack(&v, 101000, 0, &k, 100.0, 100.0, 30.0, true));
     k.soc[5] += 0.001;          /* behind the ledger's back: caught */
-    CU_ASSERT_FALSE(inv_pack(&v, 102000, 0, &k, 100.0, 100.0, 30.0));
+    CU_ASSERT_FALSE(inv_pack(&v, 102000, 0, &k, 100.0, 100.0, 30.0, true));
     CU_ASSERT_STRING_EQUAL(v.name, "charge-conservation");
     CU_ASSERT(strstr(v.msg, "pack 1 cell 6") != NULL);
     /* conserved but overfull: a cell past 100 % is caught too */
     k.soc[5] -= 0.001;
     inv_init(&v, &s, &cfg);
     pack_set_soc(&k, 2, 1.02);
-    CU_ASSERT_FALSE(inv_pack(&v, 103000, 0, &k, 100.0, 100.0, 30.0));
+    CU_ASSERT_FALSE(inv_pack(&v, 103000, 0, &k, 100.0, 100.0, 30.0, true));
     CU_ASSERT_STRING_EQUAL(v.name, "cell-soc-range");
     CU_ASSERT(strstr(v.msg, "pack 1 cell 3") != NULL);
 }
@@ -453,24 +453,32 @@ static void test_pack_limit_grace(void)
     k.i_a = 80.0;   /* CCL 60 A, tolerance max(5 A, 5 %) */
     int64_t t = 1000;
     for (; t <= 1000 + grace; t += 1000)
-        CU_ASSERT_TRUE_FATAL(inv_pack(&v, t, 1, &k, 60.0, 100.0, 120.0));
-    CU_ASSERT_FALSE(inv_pack(&v, t, 1, &k, 60.0, 100.0, 120.0));
+        CU_ASSERT_TRUE_FATAL(inv_pack(&v, t, 1, &k, 60.0, 100.0, 120.0, true));
+    CU_ASSERT_FALSE(inv_pack(&v, t, 1, &k, 60.0, 100.0, 120.0, true));
     CU_ASSERT_STRING_EQUAL(v.name, "pack-ccl");
     CU_ASSERT(strstr(v.msg, "pack 2") != NULL);
     /* within the tolerance: never */
     inv_init(&v, &s, &cfg);
     k.i_a = 64.9;
     for (t = 1000; t < 1000000; t += 1000)
-        CU_ASSERT_TRUE_FATAL(inv_pack(&v, t, 1, &k, 60.0, 100.0, 120.0));
+        CU_ASSERT_TRUE_FATAL(inv_pack(&v, t, 1, &k, 60.0, 100.0, 120.0, true));
     /* discharging 30 A into the others against a DCL of 0 while the bank charges: not judged */
     inv_init(&v, &s, &cfg);
     k.i_a = -30.0;
     for (t = 1000; t < 1000000; t += 1000)
-        CU_ASSERT_TRUE_FATAL(inv_pack(&v, t, 1, &k, 60.0, 0.0, 4.0));
+        CU_ASSERT_TRUE_FATAL(inv_pack(&v, t, 1, &k, 60.0, 0.0, 4.0, true));
     /* the same pack while the bank discharges: judged, and caught after the grace */
-    CU_ASSERT_TRUE(inv_pack(&v, t, 1, &k, 60.0, 0.0, -10.0));
-    CU_ASSERT_FALSE(inv_pack(&v, t + grace + 1000, 1, &k, 60.0, 0.0, -10.0));
+    CU_ASSERT_TRUE(inv_pack(&v, t, 1, &k, 60.0, 0.0, -10.0, true));
+    CU_ASSERT_FALSE(inv_pack(&v, t + grace + 1000, 1, &k, 60.0, 0.0, -10.0, true));
     CU_ASSERT_STRING_EQUAL(v.name, "pack-dcl");
+    /* a pack the controller cannot see (its readings are lost): only its own BMS can honour its
+     * limits; judged again, after a fresh grace, once it is visible */
+    inv_init(&v, &s, &cfg);
+    for (t = 1000; t < 1000000; t += 1000)
+        CU_ASSERT_TRUE_FATAL(inv_pack(&v, t, 1, &k, 60.0, 0.0, -10.0, false));
+    for (int64_t t0 = t; t <= t0 + grace; t += 1000)
+        CU_ASSERT_TRUE_FATAL(inv_pack(&v, t, 1, &k, 60.0, 0.0, -10.0, true));
+    CU_ASSERT_FALSE(inv_pack(&v, t + 1000, 1, &k, 60.0, 0.0, -10.0, true));
 }
 
 /* The loader names file, line, section and key for every kind of mistake. */
