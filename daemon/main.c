@@ -8,6 +8,7 @@
 #include "conf.h"
 #include "log.h"
 #include "loop.h"
+#include "recorder.h"
 
 #ifndef BMSAGG_VERSION
 #define BMSAGG_VERSION "0"
@@ -34,11 +35,42 @@ static void usage(FILE *f)
             "SIGTERM/SIGINT release the name and exit 0.\n");
 }
 
+static void record_log(const char *message)
+{
+    log_warn("%s", message);
+}
+
+/* The recorder behind agg_t's hook (issue 6): what the core received and produced, every tick. */
+static void record_tick(void *ctx, int64_t now_ms, const pol_config *cfg, const rdg_reading *readings,
+                        int n_packs, bool acked, const pol_output *out, const pol_state *state)
+{
+    rec_tick(ctx, now_ms, readings, n_packs, cfg->expected_packs, acked, out, state);
+}
+
+/* (Re)opens the recorder for the current config: a reload starts a new file whose header and
+ * side file name the new config, so every file replays with the config that produced it. */
+static void record_start(agg_t *a)
+{
+    if (a->recorder_ctx) {
+        rec_close(a->recorder_ctx);
+        a->recorder_ctx = NULL;
+        a->recorder = NULL;
+    }
+    if (!a->cfg.record.path[0] || a->once)
+        return;
+    a->recorder_ctx = rec_open(&a->cfg, record_log);
+    if (a->recorder_ctx) {
+        a->recorder = record_tick;
+        log_info("recording to %s", a->cfg.record.path);
+    }
+}
+
 static void on_signal(void *ctx, int signo)
 {
     agg_t *a = ctx;
     if (signo == SIGHUP) {
         agg_reload(a);
+        record_start(a);
     } else {
         log_info("signal %d: leaving the bus", signo);
         agg_shutdown(a);
@@ -124,9 +156,12 @@ int main(int argc, char **argv)
         log_err("cannot start (out of memory?)");
         return 1;
     }
+    record_start(&a);
     loop_set_tick((int64_t)(a.cfg.dbus.poll_interval_s * 1000.0), on_tick, &a);
     int rc = loop_run();
     agg_shutdown(&a);
+    if (a.recorder_ctx)
+        rec_close(a.recorder_ctx);   /* writes out the buffered rows */
     dbus_connection_close(sig_conn);
     dbus_connection_unref(sig_conn);
     dbus_connection_close(conn);
