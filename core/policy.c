@@ -170,6 +170,7 @@ static const char *const limiter_names[POL_LIM_COUNT] = {
     [POL_LIM_TOO_FEW_PACKS] = "too-few-packs",
     [POL_LIM_RAMP] = "ramp",
     [POL_LIM_BAD_READING] = "bad-reading",
+    [POL_LIM_CELLS_LOST] = "cells-lost",
 };
 
 const char *pol_limiter_name(pol_limiter l)
@@ -192,6 +193,7 @@ void pol_init(pol_state *s)
         s->last_verdict[i] = RDG_OK;
     }
     s->rejected_total = 0;
+    s->had_cells = 0;
     share_smoother_init(&s->chg_share);
     share_smoother_init(&s->dis_share);
     tier_flap_init(&s->flap);
@@ -503,6 +505,11 @@ static void write_reason(const pol_config *c, const pol_state *s, const pol_outp
     case POL_LIM_RAMP:
         fmt_str(&b, "ramping up");
         break;
+    case POL_LIM_CELLS_LOST:
+        fmt_str(&b, "pack ");
+        fmt_int(&b, label);
+        fmt_str(&b, " stopped reporting cell voltages");
+        break;
     case POL_LIM_BAD_READING:
         fmt_str(&b, "bad reading from pack ");
         fmt_int(&b, label);
@@ -553,6 +560,8 @@ int pol_step(pol_state *s, const pol_config *c, int64_t now_ms, const rdg_readin
             continue;
         rdg_verdict v = rdg_validate(r, c->cell_min_plausible_v, c->cell_max_plausible_v);
         if (v == RDG_OK) {
+            if (rdg_has(r, RDG_MAX_CELL))
+                s->had_cells |= 1u << i;
             s->last_good[i] = *r;
             s->has_good[i] = true;
             s->last_good_ms[i] = now_ms;
@@ -653,6 +662,14 @@ int pol_step(pol_state *s, const pol_config *c, int64_t now_ms, const rdg_readin
         consider(&ccl, nominal * frac, POL_LIM_CELL_TAPER, out->max_cell_pack);
     }
     consider(&ccl, chg_share_lim, POL_LIM_PACK_SHARE, chg_bind);
+    /* A pack that has reported its cells and stops: the cell guard is blind to it, so charge as
+     * if its cells were in the taper's last stretch until they are back. (A BMS that never
+     * reports cells is not limited here: there is nothing that went missing.) */
+    for (int i = 0; i < n; i++)
+        if (v.online[i] && (s->had_cells & (1u << i)) && !rdg_has(&s->last_good[i], RDG_MAX_CELL)) {
+            consider(&ccl, nominal * c->cell_taper_floor_pct / 100.0, POL_LIM_CELLS_LOST, i);
+            break;
+        }
     consider(&ccl, nominal, scale < 1.0 ? POL_LIM_OFFLINE : POL_LIM_NOMINAL, -1);
     if (ccl.why == POL_LIM_TIER && out->tier == 0)
         ccl.why = scale < 1.0 ? POL_LIM_OFFLINE : POL_LIM_NOMINAL;

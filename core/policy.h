@@ -95,6 +95,7 @@ typedef enum {
     POL_LIM_TOO_FEW_PACKS,
     POL_LIM_RAMP,
     POL_LIM_BAD_READING,
+    POL_LIM_CELLS_LOST,
     POL_LIM_COUNT
 } pol_limiter;
 
@@ -161,6 +162,7 @@ typedef struct {
     uint32_t rejected_count[POL_MAX_PACKS];
     rdg_verdict last_verdict[POL_MAX_PACKS];
     uint32_t rejected_total;
+    uint32_t had_cells;          /* bit per slot: this pack has reported its highest cell */
 
     share_smoother chg_share, dis_share;
     tier_flap flap;

@@ -178,7 +178,25 @@ static void test_missing_fields(void)
         r[i].present &= ~(RDG_BIT(RDG_MIN_CELL) | RDG_BIT(RDG_MAX_CELL));
     step(3);
     CU_ASSERT_FALSE(out.cells_valid);
+    /* Packs 2 and 3 had reported cells and stopped: the guard is blind, so the taper floor. */
+    ASSERT_NEAR(out.ccl_a, 15.0, 1e-12);
+    CU_ASSERT_EQUAL(out.ccl_limiter, POL_LIM_CELLS_LOST);
+    CU_ASSERT_STRING_EQUAL(out.reason, "pack 2 stopped reporting cell voltages");
+    /* A bank whose BMSes never report cells is not held down: nothing went missing. */
+    setup3(60, 60, 60);
+    for (int i = 0; i < 3; i++)
+        r[i].present &= ~(RDG_BIT(RDG_MIN_CELL) | RDG_BIT(RDG_MAX_CELL));
+    step(3);
     ASSERT_NEAR(out.ccl_a, 150.0, 1e-12);
+    /* Cells back: the limit lifts (at the ramp). */
+    setup3(60, 60, 60);
+    step(3);
+    r[1].present &= ~RDG_BIT(RDG_MAX_CELL);
+    step(3);
+    ASSERT_NEAR(out.ccl_a, 15.0, 1e-12);
+    rdg_set(&r[1], RDG_MAX_CELL, 3.32);
+    step(3);
+    ASSERT_NEAR(out.ccl_a, 20.0, 1e-12);
     /* CVL missing everywhere: the fallback keeps CVL valid. */
     setup3(60, 60, 60);
     for (int i = 0; i < 3; i++)
