@@ -401,8 +401,9 @@ static DBusMessage *set_value(bi_service *s, bi_item *item, DBusMessage *msg)
     (void)s;
     dbus_int32_t rc = 1;   /* velib: 1 = not writeable */
     DBusMessageIter it, inner;
-    if (item->write && dbus_message_iter_init(msg, &it) &&
-        dbus_message_iter_get_arg_type(&it) == DBUS_TYPE_VARIANT) {
+    /* Exactly one variant: velib (dbus-python) refuses a call with extra arguments. */
+    if (item->write && dbus_message_has_signature(msg, DBUS_TYPE_VARIANT_AS_STRING) &&
+        dbus_message_iter_init(msg, &it)) {
         dbus_message_iter_recurse(&it, &inner);
         rc = item->write(item->write_ctx, item, &inner);
     }
