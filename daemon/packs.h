@@ -11,7 +11,7 @@
 #include "policy.h"
 
 #define PK_MAX_SERVICES 64
-#define PK_ID_LEN 96
+#define PK_ID_LEN (CONF_NAME_LEN + 16)   /* "name:" + a whole service name fits */
 /* Our own /ProductId (publish.h's PUB_PRODUCT_ID): a service carrying it is an aggregate. */
 #define PK_PRODUCT_ID_SELF 0xBA50
 
