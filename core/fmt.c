@@ -52,19 +52,28 @@ void fmt_int(fmt_buf *b, long value)
     put_digits(b, mag);
 }
 
+#define FMT_HUGE 1000000000000000000ULL   /* 1e18: beyond it a value prints as inf */
+
+/* |value| * 10^decimals rounded half away from zero (FMT_HUGE when too large), and 10^decimals:
+ * the one rounding both fmt_num and fmt_scaled use, so equal keys mean equal text. */
+static unsigned long long scaled_magnitude(double value, int *decimals, unsigned long long *div)
+{
+    if (*decimals < 0)
+        *decimals = 0;
+    if (*decimals > 6)
+        *decimals = 6;
+    double scale = 1.0;
+    for (int i = 0; i < *decimals; i++)
+        scale *= 10.0;
+    *div = (unsigned long long)scale;
+    double mag = fabs(value) * scale + 0.5;
+    return mag < 1e18 ? (unsigned long long)mag : FMT_HUGE;
+}
+
 long long fmt_scaled(double value, int decimals)
 {
-    if (decimals < 0)
-        decimals = 0;
-    if (decimals > 6)
-        decimals = 6;
-    double scale = 1.0;
-    for (int i = 0; i < decimals; i++)
-        scale *= 10.0;
-    double mag = fabs(value) * scale + 0.5;
-    if (!(mag < 1e18))
-        return value < 0 ? -1000000000000000000LL : 1000000000000000000LL;
-    long long v = (long long)mag;
+    unsigned long long div;
+    long long v = (long long)scaled_magnitude(value, &decimals, &div);
     return value < 0 ? -v : v;
 }
 
@@ -74,22 +83,14 @@ void fmt_num(fmt_buf *b, double value, int decimals)
         fmt_str(b, "nan");
         return;
     }
-    if (decimals < 0)
-        decimals = 0;
-    if (decimals > 6)
-        decimals = 6;
-    double scale = 1.0;
-    for (int i = 0; i < decimals; i++)
-        scale *= 10.0;
-    double mag = fabs(value) * scale + 0.5;
-    if (!(mag < 1e18)) {
+    unsigned long long div;
+    unsigned long long scaled = scaled_magnitude(value, &decimals, &div);
+    if (scaled == FMT_HUGE) {
         fmt_str(b, value < 0 ? "-inf" : "inf");
         return;
     }
-    unsigned long long scaled = (unsigned long long)mag;
     if (value < 0 && scaled != 0)
         put(b, '-');
-    unsigned long long div = (unsigned long long)scale;
     put_digits(b, scaled / div);
     if (decimals > 0) {
         put(b, '.');
