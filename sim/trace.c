@@ -1,4 +1,8 @@
 /* Trace CSV writer: fixed formats so the same run gives the same bytes. */
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
 #include "trace.h"
 
 void trc_header(FILE *f, int n)
@@ -12,14 +16,125 @@ void trc_header(FILE *f, int n)
     fputc('\n', f);
 }
 
+/* A row is about 60 fields; fprintf's exact binary-to-decimal conversion cost more per row than
+ * a minute of physics. The same conversion, exactly: x = m 2^-sh with m < 2^53 an integer, so
+ * x 10^dec = m 10^dec 2^-sh, whose integer part and remainder come from a 70-bit product, and
+ * the remainder rounds half to even as glibc's printf does in the default rounding mode.
+ * Anything outside the easy range (not finite, |x| >= 1e12) goes to sprintf. */
+static const uint64_t pow10_u64[] = {1, 10, 100, 1000, 10000, 100000};
+
+char *trc_fixed(char *out, double x, int dec)
+{
+    if (!(fabs(x) < 1e12) || dec < 0 || dec > 5)
+        return out + sprintf(out, "%.*f", dec, x);
+    if (signbit(x))
+        *out++ = '-';
+    int e;
+    double f = frexp(fabs(x), &e);               /* |x| = f 2^e, f in [0.5, 1) or 0 */
+    uint64_t m = (uint64_t)ldexp(f, 53);          /* exact: f has 53 bits */
+    int sh = 53 - e;                              /* |x| = m 2^-sh, sh >= 13 here */
+    uint64_t p = pow10_u64[dec];
+    /* P = m p as hi:lo (m < 2^53, p < 2^17) */
+    uint64_t a = (m >> 32) * p, b = (m & 0xffffffffu) * p;
+    uint64_t lo = (a << 32) + b;
+    uint64_t hi = (a >> 32) + (lo < b);
+    uint64_t q;
+    int round_bit, sticky;
+    if (sh >= 128) {
+        q = 0;
+        round_bit = 0;
+        sticky = 0;
+    } else {
+        int rb = sh - 1;
+        if (sh >= 64)
+            q = sh == 64 ? hi : hi >> (sh - 64);
+        else
+            q = (lo >> sh) | (hi << (64 - sh));
+        round_bit = rb >= 64 ? (int)((hi >> (rb - 64)) & 1u) : (int)((lo >> rb) & 1u);
+        if (rb == 0)
+            sticky = 0;
+        else if (rb < 64)
+            sticky = (lo & ((UINT64_C(1) << rb) - 1u)) != 0;
+        else
+            sticky = lo != 0 || (rb > 64 && (hi & ((UINT64_C(1) << (rb - 64)) - 1u)) != 0);
+    }
+    if (round_bit && (sticky || (q & 1u)))
+        q++;
+    uint64_t ip = q / p, fp = q % p;
+    char tmp[24];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + (int)(ip % 10u));
+        ip /= 10u;
+    } while (ip);
+    while (n)
+        *out++ = tmp[--n];
+    if (dec > 0) {
+        *out++ = '.';
+        for (int i = dec - 1; i >= 0; i--) {
+            out[i] = (char)('0' + (int)(fp % 10u));
+            fp /= 10u;
+        }
+        out += dec;
+    }
+    return out;
+}
+
+static char *put_int(char *out, int v)
+{
+    return out + sprintf(out, "%d", v);
+}
+
+static char *put_sep_fixed(char *out, double x, int dec)
+{
+    *out++ = ',';
+    return trc_fixed(out, x, dec);
+}
+
+static char *put_sep_small(char *out, int v)
+{
+    *out++ = ',';
+    if (v >= 0 && v <= 9) {
+        *out++ = (char)('0' + v);
+        return out;
+    }
+    return put_int(out, v);
+}
+
 void trc_row(FILE *f, const trc_bank *b, const trc_pack *p, int n)
 {
-    fprintf(f, "%.5f,%.0f,%.0f,%.3f,%.4f,%.2f,%.2f,%.2f,%.3f,%d,%.1f,%.3f,%.3f,%.3f,%d,%d,%.0f", b->t_h,
-            b->pv_w, b->load_w, b->i_bank_a, b->v_bus_v, b->ccl_a, b->ccl_min_a, b->dcl_a, b->cvl_v, b->tier,
-            b->tier_ccl_a, b->spread_pct, b->true_spread_pct, b->soc_pct, b->red, b->cable,
-            b->unserved_w);
-    for (int k = 0; k < n; k++)
-        fprintf(f, ",%.3f,%.2f,%.3f,%.4f,%.4f,%.2f,%.2f,%d,%d", p[k].soc_true_pct, p[k].soc_rep_pct,
-                p[k].i_a, p[k].vmax_v, p[k].vmin_v, p[k].temp_c, p[k].ccl_a, p[k].chg_fet, p[k].online);
+    /* A field takes at most ~330 bytes (the fallback prints up to 309 integer digits): the
+     * bank part (17 fields) fits, and the packs are written one at a time. */
+    char buf[8192];
+    char *o = trc_fixed(buf, b->t_h, 5);
+    o = put_sep_fixed(o, b->pv_w, 0);
+    o = put_sep_fixed(o, b->load_w, 0);
+    o = put_sep_fixed(o, b->i_bank_a, 3);
+    o = put_sep_fixed(o, b->v_bus_v, 4);
+    o = put_sep_fixed(o, b->ccl_a, 2);
+    o = put_sep_fixed(o, b->ccl_min_a, 2);
+    o = put_sep_fixed(o, b->dcl_a, 2);
+    o = put_sep_fixed(o, b->cvl_v, 3);
+    o = put_sep_small(o, b->tier);
+    o = put_sep_fixed(o, b->tier_ccl_a, 1);
+    o = put_sep_fixed(o, b->spread_pct, 3);
+    o = put_sep_fixed(o, b->true_spread_pct, 3);
+    o = put_sep_fixed(o, b->soc_pct, 3);
+    o = put_sep_small(o, b->red);
+    o = put_sep_small(o, b->cable);
+    o = put_sep_fixed(o, b->unserved_w, 0);
+    fwrite(buf, 1, (size_t)(o - buf), f);
+    for (int k = 0; k < n; k++) {
+        o = put_sep_fixed(buf, p[k].soc_true_pct, 3);
+        o = put_sep_fixed(o, p[k].soc_rep_pct, 2);
+        o = put_sep_fixed(o, p[k].i_a, 3);
+        o = put_sep_fixed(o, p[k].vmax_v, 4);
+        o = put_sep_fixed(o, p[k].vmin_v, 4);
+        o = put_sep_fixed(o, p[k].temp_c, 2);
+        o = put_sep_fixed(o, p[k].ccl_a, 2);
+        o = put_sep_small(o, p[k].chg_fet);
+        o = put_sep_small(o, p[k].online);
+        fwrite(buf, 1, (size_t)(o - buf), f);
+    }
     fputc('\n', f);
 }

@@ -19,4 +19,7 @@ typedef struct {
 void trc_header(FILE *f, int n);
 void trc_row(FILE *f, const trc_bank *b, const trc_pack *p, int n);
 
+/* Writes x as printf("%.*f", dec, x) would, byte for byte; returns the end (no terminator). */
+char *trc_fixed(char *out, double x, int dec);
+
 #endif
