@@ -14,8 +14,9 @@
 # ride-through, hold times) run at their real speed.
 #
 # Ticks on time: the daemon records every tick (its [record] CSV with interval_s = the tick, a T row
-# with the daemon's own clock per tick); a tick is late when it follows the previous one by more
-# than 1.5 ticks, or when the count falls short of duration / tick by more than 1 %. A listener also
+# with the daemon's own clock per tick). Printed: the ticks counted against span / tick, how many came
+# more than half a tick late, the longest gap. Judged: the count within 1 % of the span / tick and no
+# gap of 3 ticks or more (the loop skips a missed tick rather than bursting). A listener also
 # counts the ItemsChanged our service emits (one per tick that changed something) and times a GetValue
 # on /Soc every second.
 #
@@ -252,13 +253,16 @@ print('GetValue /Soc     %d answered, %d failed, slowest %.3f s' % (lj['getvalue
 print('cpu               %.2f s in %.0f s = %.2f %% of a core (%.1f CPU-s per hour)' % (cpu, wall, 100 * cpu / wall, cpu * 3600 / wall))
 print('rss               start %d KiB, after warm-up %d KiB, end %d KiB, max %d KiB, VmHWM %d KiB; growth after warm-up %+d KiB'
       % (rss_start, rss_warm, rss_end, rss_max, hwm, rss_end - rss_warm))
-on_time = late == 0 and nticks >= expected * 0.99
-print('ticks on time     %s: %d late (gap > 1.5 ticks), longest gap %d ms, %d of %.0f expected over the span'
-      % ('yes' if on_time else 'NO', late, gap_max, nticks, expected))
-ok &= on_time
+# Every tick published: the count matches the span, and no gap reaches 3 ticks (two ticks in a row
+# lost). A tick up to one period late (scheduling on a loaded machine) is counted and shown.
+on_time = nticks >= expected * 0.99 and gap_max < 3 * poll * 1000
+print('ticks on time     %s%s: %d of %.0f expected over the span, %d late by more than half a tick, longest gap %d ms'
+      % ('yes' if on_time else 'NO', ' (valgrind: not judged)' if vg else '', nticks, expected, late, gap_max))
 flat = rss_end - rss_warm <= bound
-print('rss flat          %s (bound +%d KiB)' % ('yes' if flat else 'NO', bound))
-ok &= flat
+print('rss flat          %s (bound +%d KiB)%s' % ('yes' if flat else 'NO', bound,
+                                               ' (valgrind: its own memory, not judged)' if vg else ''))
+if not vg:   # under valgrind (some 30x slower) timing and RSS are shown, not judged
+    ok &= on_time and flat
 ok &= lj['getvalue_failed'] == 0 and online == str(packs)
 print('exit status       %d after SIGTERM' % rc)
 ok &= rc == 0
