@@ -362,10 +362,13 @@ static void aggregate(const pol_state *s, const pol_config *c, int n, bank_view 
             out->n_blocking_charge++;
         if (rdg_has(r, RDG_ALLOW_DISCHARGE) && !r->allow_discharge)
             out->n_blocking_discharge++;
-        if (c->forward_pack_alarms && r->alarm_present)
-            for (int a = 0; a < RDG_AL_COUNT; a++)
-                if ((r->alarm_present & RDG_BIT(a)) && r->alarm[a] > out->alarm[a])
+        if (c->forward_pack_alarms) {
+            /* Only the alarms present, lowest first, stopping after the highest. */
+            uint32_t m = r->alarm_present & (RDG_BIT(RDG_AL_COUNT) - 1u);
+            for (int a = 0; m != 0; a++, m >>= 1)
+                if ((m & 1u) && r->alarm[a] > out->alarm[a])
                     out->alarm[a] = r->alarm[a];
+        }
     }
 
     int n_on = v->n_online;

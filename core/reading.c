@@ -95,8 +95,46 @@ static bool in_range(double x, double lo, double hi)
     return x >= lo && x <= hi;
 }
 
+/* Every present field inside its range, cells in order, alarm levels at most 2: the usual
+ * reading, judged in one branch-free pass. A NaN or infinity fails its range too, so a reading
+ * that passes here is RDG_OK under the full check; one that fails goes through the full check,
+ * which names the first reason in its documented order. */
+static bool plainly_ok(const rdg_reading *r, double cell_lo_v, double cell_hi_v)
+{
+    /* With finite bounds every range is finite, so passing it also says the value is. */
+    if (!(isfinite(cell_lo_v) && isfinite(cell_hi_v)))
+        return false;
+    const uint32_t p = r->present;
+#define RDG_OK_IF(f, cond) (((p & RDG_BIT(f)) == 0) | (cond))
+    bool ok = RDG_OK_IF(RDG_SOC, in_range(r->soc_pct, 0.0, 100.0)) &
+              RDG_OK_IF(RDG_VOLTAGE, in_range(r->voltage_v, 0.0, 1000.0)) &
+              RDG_OK_IF(RDG_CURRENT, in_range(r->current_a, -10000.0, 10000.0)) &
+              RDG_OK_IF(RDG_POWER, in_range(r->power_w, -1e7, 1e7)) &
+              RDG_OK_IF(RDG_TEMPERATURE, in_range(r->temperature_c, -60.0, 150.0)) &
+              RDG_OK_IF(RDG_MIN_CELL, in_range(r->min_cell_v, cell_lo_v, cell_hi_v)) &
+              RDG_OK_IF(RDG_MAX_CELL, in_range(r->max_cell_v, cell_lo_v, cell_hi_v)) &
+              RDG_OK_IF(RDG_INSTALLED_CAP, in_range(r->installed_cap_ah, 0.0, 100000.0) &
+                                               (r->installed_cap_ah > 0.0)) &
+              RDG_OK_IF(RDG_REMAINING_CAP, in_range(r->remaining_cap_ah, 0.0, 100000.0)) &
+              RDG_OK_IF(RDG_CONSUMED_AH, in_range(r->consumed_ah, -100000.0, 100000.0)) &
+              RDG_OK_IF(RDG_CVL, in_range(r->cvl_v, 0.0, 1000.0)) &
+              RDG_OK_IF(RDG_CCL, in_range(r->ccl_a, 0.0, 10000.0)) &
+              RDG_OK_IF(RDG_DCL, in_range(r->dcl_a, 0.0, 10000.0));
+#undef RDG_OK_IF
+    if ((p & RDG_BIT(RDG_MIN_CELL)) && (p & RDG_BIT(RDG_MAX_CELL)) && r->min_cell_v > r->max_cell_v)
+        ok = false;
+    /* Only the alarms that are present, lowest first, stopping after the highest. */
+    uint32_t m = r->alarm_present & (RDG_BIT(RDG_AL_COUNT) - 1u);
+    for (int a = 0; m != 0; a++, m >>= 1)
+        if ((m & 1u) && r->alarm[a] > 2)
+            ok = false;
+    return ok;
+}
+
 rdg_verdict rdg_validate(const rdg_reading *r, double cell_lo_v, double cell_hi_v)
 {
+    if (plainly_ok(r, cell_lo_v, cell_hi_v))
+        return RDG_OK;
     const double vals[RDG_FIELD_COUNT] = {
         [RDG_SOC] = r->soc_pct, [RDG_VOLTAGE] = r->voltage_v, [RDG_CURRENT] = r->current_a,
         [RDG_POWER] = r->power_w, [RDG_TEMPERATURE] = r->temperature_c,
