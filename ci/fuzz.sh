@@ -38,9 +38,11 @@ build=$root/build-fuzz
 jobs=$(nproc 2>/dev/null || echo 2)
 # tests/fuzz is configured on its own (it pulls in the project), so this works whether or not
 # tests/CMakeLists.txt lists it. RelWithDebInfo: libFuzzer wants speed, the reports want lines.
+# No -Werror: clang warns where gcc does not (-Wbitwise-instead-of-logical), and the warning
+# gate is ci/test.sh's gcc build; here a warning must not stop the search for crashes.
 mkdir -p "$build"
 cmake -S tests/fuzz -B "$build" -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-      -DBMSAGG_FUZZ=ON -DBMSAGG_SANITIZE=ON -DBMSAGG_WERROR=ON >"$build/configure.log" 2>&1 ||
+      -DBMSAGG_FUZZ=ON -DBMSAGG_SANITIZE=ON -DBMSAGG_WERROR=OFF >"$build/configure.log" 2>&1 ||
   { cat "$build/configure.log"; echo "ci/fuzz.sh: configure failed" >&2; exit 2; }
 targets=()
 for h in "${harnesses[@]}"; do targets+=("fuzz_$h"); done
