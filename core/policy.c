@@ -194,6 +194,8 @@ void pol_init(pol_state *s)
     }
     s->rejected_total = 0;
     s->had_cells = 0;
+    s->has_bank_v = false;
+    s->last_bank_v = 0.0;
     share_smoother_init(&s->chg_share);
     share_smoother_init(&s->dis_share);
     tier_flap_init(&s->flap);
@@ -668,9 +670,11 @@ int pol_step(pol_state *s, const pol_config *c, int64_t now_ms, const rdg_readin
     /* A pack that has reported its cells and stops: the cell guard is blind to it, so charge as
      * if its cells were in the taper's last stretch until they are back. (A BMS that never
      * reports cells is not limited here: there is nothing that went missing.) */
+    bool cells_lost = false;
     for (int i = 0; i < n; i++)
         if (v.online[i] && (s->had_cells & (1u << i)) && !rdg_has(&s->last_good[i], RDG_MAX_CELL)) {
             consider(&ccl, nominal * c->cell_taper_floor_pct / 100.0, POL_LIM_CELLS_LOST, i);
+            cells_lost = true;
             break;
         }
     consider(&ccl, nominal, scale < 1.0 ? POL_LIM_OFFLINE : POL_LIM_NOMINAL, -1);
@@ -710,6 +714,19 @@ int pol_step(pol_state *s, const pol_config *c, int64_t now_ms, const rdg_readin
                            c->battery_low_v);
     if (s->outputs_init && cvl > s->cvl_out_v + c->cvl_ramp_v_per_s * dt_s)
         cvl = s->cvl_out_v + c->cvl_ramp_v_per_s * dt_s;
+    /* Blind (too few packs, a pack's cells gone, a rejected reading): CVL may not rise either.
+     * With ESS DC-coupled feed-in the solar chargers obey CVL only, so a CVL that drifts back up
+     * to the packs' own (or the fallback) while nobody watches the cells would charge a high
+     * cell into its over-voltage trip (found by the seed sweep). */
+    if (s->outputs_init && (too_few || cells_lost || bad_pack >= 0) && cvl > s->cvl_out_v)
+        cvl = s->cvl_out_v;
+    /* With no pack to watch at all, no charger may push the bank above where it was last seen. */
+    if (too_few && s->has_bank_v && cvl > s->last_bank_v)
+        cvl = s->last_bank_v > c->battery_low_v ? s->last_bank_v : c->battery_low_v;
+    if (!too_few && out->voltage_valid) {
+        s->has_bank_v = true;
+        s->last_bank_v = out->voltage_v;
+    }
 
     s->outputs_init = true;
     s->ccl_out_a = ccl.amps;

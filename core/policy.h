@@ -163,6 +163,8 @@ typedef struct {
     rdg_verdict last_verdict[POL_MAX_PACKS];
     uint32_t rejected_total;
     uint32_t had_cells;          /* bit per slot: this pack has reported its highest cell */
+    bool has_bank_v;
+    double last_bank_v;          /* bank voltage at the last tick with enough packs online */
 
     share_smoother chg_share, dis_share;
     tier_flap flap;

@@ -297,6 +297,28 @@ static void test_cell_guard_and_cvl(void)
     ASSERT_NEAR(out.cvl_v, before + cfg.cvl_ramp_v_per_s, 1e-9);
 }
 
+/* While the guard is blind (a pack's cells gone, a rejected reading) CVL may not rise. */
+static void test_blind_cvl_hold(void)
+{
+    setup3(99, 99, 99);
+    rdg_set(&r[1], RDG_MAX_CELL, 3.53);
+    step(3);
+    double pulled = out.cvl_v;
+    CU_ASSERT(pulled < 55.2 - 0.02);
+    r[1].present &= ~RDG_BIT(RDG_MAX_CELL);   /* the high cell's pack goes quiet about its cells */
+    for (int i = 0; i < 100; i++)
+        step(3);
+    ASSERT_NEAR(out.cvl_v, pulled, 1e-12);
+    rdg_set(&r[1], RDG_MAX_CELL, 3.40);       /* back and fine: CVL recovers at its ramp */
+    step(3);
+    ASSERT_NEAR(out.cvl_v, pulled + cfg.cvl_ramp_v_per_s, 1e-9);
+    double now = out.cvl_v;
+    rdg_set(&r[2], RDG_SOC, NAN);             /* a rejected reading: held again */
+    for (int i = 0; i < 5; i++)
+        step(3);
+    ASSERT_NEAR(out.cvl_v, now, 1e-12);
+}
+
 static void test_implausible(void)
 {
     setup3(60, 60, 60);
@@ -356,7 +378,9 @@ static void test_stale_and_offline(void)
     ASSERT_NEAR(out.dcl_a, 0.0, 1e-12);
     CU_ASSERT_EQUAL(out.alarm[RDG_AL_BMS_CABLE], 2);
     CU_ASSERT_FALSE(out.soc_valid);
-    ASSERT_NEAR(out.cvl_v, 55.2, 1e-12);   /* CVL stays valid */
+    /* CVL stays valid, and no charger may push past the bank voltage last seen (53 V): with
+     * ESS DC-coupled feed-in the solar chargers obey CVL alone. */
+    ASSERT_NEAR(out.cvl_v, 53.0, 1e-12);
     /* They come back: limits ramp, no jump. */
     t_ms += 1000;
     step(3);
@@ -451,6 +475,7 @@ void suite_policy(void)
     CU_add_test(s, "pack share limit", test_pack_share);
     CU_add_test(s, "cell guard taper, stop, CVL pull-down and ramp", test_cell_guard_and_cvl);
     CU_add_test(s, "implausible readings rejected, counted, limits held", test_implausible);
+    CU_add_test(s, "CVL held while the cell guard is blind", test_blind_cvl_hold);
     CU_add_test(s, "stale packs go offline, limits scale", test_stale_and_offline);
     CU_add_test(s, "min_packs_online and expected_packs", test_min_packs_and_expected);
     CU_add_test(s, "time going backwards refused, nothing changed", test_time_backwards);
