@@ -99,6 +99,11 @@ static bool in_range(double x, double lo, double hi)
  * reading, judged in one branch-free pass. A NaN or infinity fails its range too, so a reading
  * that passes here is RDG_OK under the full check; one that fails goes through the full check,
  * which names the first reason in its documented order. */
+static bool in_range_nb(double x, double lo, double hi)
+{
+    return (x >= lo) & (x <= hi);   /* no branch: both compares are cheap and never trap */
+}
+
 static bool plainly_ok(const rdg_reading *r, double cell_lo_v, double cell_hi_v)
 {
     /* With finite bounds every range is finite, so passing it also says the value is. */
@@ -106,20 +111,20 @@ static bool plainly_ok(const rdg_reading *r, double cell_lo_v, double cell_hi_v)
         return false;
     const uint32_t p = r->present;
 #define RDG_OK_IF(f, cond) (((p & RDG_BIT(f)) == 0) | (cond))
-    bool ok = RDG_OK_IF(RDG_SOC, in_range(r->soc_pct, 0.0, 100.0)) &
-              RDG_OK_IF(RDG_VOLTAGE, in_range(r->voltage_v, 0.0, 1000.0)) &
-              RDG_OK_IF(RDG_CURRENT, in_range(r->current_a, -10000.0, 10000.0)) &
-              RDG_OK_IF(RDG_POWER, in_range(r->power_w, -1e7, 1e7)) &
-              RDG_OK_IF(RDG_TEMPERATURE, in_range(r->temperature_c, -60.0, 150.0)) &
-              RDG_OK_IF(RDG_MIN_CELL, in_range(r->min_cell_v, cell_lo_v, cell_hi_v)) &
-              RDG_OK_IF(RDG_MAX_CELL, in_range(r->max_cell_v, cell_lo_v, cell_hi_v)) &
-              RDG_OK_IF(RDG_INSTALLED_CAP, in_range(r->installed_cap_ah, 0.0, 100000.0) &
+    bool ok = RDG_OK_IF(RDG_SOC, in_range_nb(r->soc_pct, 0.0, 100.0)) &
+              RDG_OK_IF(RDG_VOLTAGE, in_range_nb(r->voltage_v, 0.0, 1000.0)) &
+              RDG_OK_IF(RDG_CURRENT, in_range_nb(r->current_a, -10000.0, 10000.0)) &
+              RDG_OK_IF(RDG_POWER, in_range_nb(r->power_w, -1e7, 1e7)) &
+              RDG_OK_IF(RDG_TEMPERATURE, in_range_nb(r->temperature_c, -60.0, 150.0)) &
+              RDG_OK_IF(RDG_MIN_CELL, in_range_nb(r->min_cell_v, cell_lo_v, cell_hi_v)) &
+              RDG_OK_IF(RDG_MAX_CELL, in_range_nb(r->max_cell_v, cell_lo_v, cell_hi_v)) &
+              RDG_OK_IF(RDG_INSTALLED_CAP, in_range_nb(r->installed_cap_ah, 0.0, 100000.0) &
                                                (r->installed_cap_ah > 0.0)) &
-              RDG_OK_IF(RDG_REMAINING_CAP, in_range(r->remaining_cap_ah, 0.0, 100000.0)) &
-              RDG_OK_IF(RDG_CONSUMED_AH, in_range(r->consumed_ah, -100000.0, 100000.0)) &
-              RDG_OK_IF(RDG_CVL, in_range(r->cvl_v, 0.0, 1000.0)) &
-              RDG_OK_IF(RDG_CCL, in_range(r->ccl_a, 0.0, 10000.0)) &
-              RDG_OK_IF(RDG_DCL, in_range(r->dcl_a, 0.0, 10000.0));
+              RDG_OK_IF(RDG_REMAINING_CAP, in_range_nb(r->remaining_cap_ah, 0.0, 100000.0)) &
+              RDG_OK_IF(RDG_CONSUMED_AH, in_range_nb(r->consumed_ah, -100000.0, 100000.0)) &
+              RDG_OK_IF(RDG_CVL, in_range_nb(r->cvl_v, 0.0, 1000.0)) &
+              RDG_OK_IF(RDG_CCL, in_range_nb(r->ccl_a, 0.0, 10000.0)) &
+              RDG_OK_IF(RDG_DCL, in_range_nb(r->dcl_a, 0.0, 10000.0));
 #undef RDG_OK_IF
     if ((p & RDG_BIT(RDG_MIN_CELL)) && (p & RDG_BIT(RDG_MAX_CELL)) && r->min_cell_v > r->max_cell_v)
         ok = false;
