@@ -513,7 +513,8 @@ static void write_reason(const pol_config *c, const pol_state *s, const pol_outp
     case POL_LIM_CELLS_LOST:
         fmt_str(&b, "pack ");
         fmt_int(&b, label);
-        fmt_str(&b, " stopped reporting cell voltages");
+        fmt_str(&b, out->pack[p->pack].state == POL_PACK_ONLINE ? " stopped reporting cell voltages"
+                                                                : " offline with its cells high");
         break;
     case POL_LIM_BAD_READING:
         fmt_str(&b, "bad reading from pack ");
@@ -670,9 +671,14 @@ int pol_step(pol_state *s, const pol_config *c, int64_t now_ms, const rdg_readin
     /* A pack that has reported its cells and stops: the cell guard is blind to it, so charge as
      * if its cells were in the taper's last stretch until they are back. (A BMS that never
      * reports cells is not limited here: there is nothing that went missing.) */
+    /* Likewise a pack gone offline whose cells were last seen in the taper: it may still be
+     * wired in and charging, unseen (a dropout is not a disconnect). */
     bool cells_lost = false;
     for (int i = 0; i < n; i++)
-        if (v.online[i] && (s->had_cells & (1u << i)) && !rdg_has(&s->last_good[i], RDG_MAX_CELL)) {
+        if ((s->had_cells & (1u << i)) &&
+            (v.online[i] ? !rdg_has(&s->last_good[i], RDG_MAX_CELL)
+                         : s->has_good[i] && rdg_has(&s->last_good[i], RDG_MAX_CELL) &&
+                               s->last_good[i].max_cell_v >= c->cell_taper_start_v)) {
             consider(&ccl, nominal * c->cell_taper_floor_pct / 100.0, POL_LIM_CELLS_LOST, i);
             cells_lost = true;
             break;

@@ -319,6 +319,36 @@ static void test_blind_cvl_hold(void)
     ASSERT_NEAR(out.cvl_v, now, 1e-12);
 }
 
+/* A pack that drops out with its cells high may still be charging, unseen. */
+static void test_offline_high_cells(void)
+{
+    setup3(99, 99, 99);
+    cfg.expected_packs = 3;
+    rdg_set(&r[1], RDG_MAX_CELL, 3.47);
+    step(3);
+    for (int k = 0; k < 12; k++) {
+        r[0].fresh = r[2].fresh = true;
+        r[1].fresh = false;
+        CU_ASSERT_EQUAL_FATAL(pol_step(&st, &cfg, t_ms, r, 3, &out), 0);
+        t_ms += 1000;
+    }
+    CU_ASSERT_EQUAL(out.pack[1].state, POL_PACK_OFFLINE);
+    ASSERT_NEAR(out.ccl_a, 10.0, 1e-9);   /* the taper floor of the 2-of-3 nominal */
+    CU_ASSERT_EQUAL(out.ccl_limiter, POL_LIM_CELLS_LOST);
+    CU_ASSERT_STRING_EQUAL(out.reason, "pack 2 offline with its cells high");
+    /* Low cells when it dropped out: only the offline scaling. */
+    setup3(60, 60, 60);
+    cfg.expected_packs = 3;
+    step(3);
+    for (int k = 0; k < 12; k++) {
+        r[0].fresh = r[2].fresh = true;
+        r[1].fresh = false;
+        CU_ASSERT_EQUAL_FATAL(pol_step(&st, &cfg, t_ms, r, 3, &out), 0);
+        t_ms += 1000;
+    }
+    ASSERT_NEAR(out.ccl_a, 100.0, 1e-9);
+}
+
 static void test_implausible(void)
 {
     setup3(60, 60, 60);
@@ -476,6 +506,7 @@ void suite_policy(void)
     CU_add_test(s, "cell guard taper, stop, CVL pull-down and ramp", test_cell_guard_and_cvl);
     CU_add_test(s, "implausible readings rejected, counted, limits held", test_implausible);
     CU_add_test(s, "CVL held while the cell guard is blind", test_blind_cvl_hold);
+    CU_add_test(s, "a pack offline with its cells high holds CCL at the floor", test_offline_high_cells);
     CU_add_test(s, "stale packs go offline, limits scale", test_stale_and_offline);
     CU_add_test(s, "min_packs_online and expected_packs", test_min_packs_and_expected);
     CU_add_test(s, "time going backwards refused, nothing changed", test_time_backwards);
