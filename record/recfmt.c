@@ -113,11 +113,23 @@ int rec_format_output(char *buf, size_t len, int64_t t_ms, const pol_output *o)
     return finish(&b);
 }
 
+/* FNV-1a 64 of the state's bytes: a snapshot is raw memory (bools, tier indices), so one
+ * damaged byte must not reach the core. */
+static uint64_t state_hash(const unsigned char *p, size_t n)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
 int rec_format_state(char *buf, size_t len, const pol_state *s)
 {
     out_buf b = {buf, len, 0, false};
     const unsigned char *p = (const unsigned char *)s;
-    put(&b, "S,%zu,", sizeof *s);
+    put(&b, "S,%zu,%016llx,", sizeof *s, (unsigned long long)state_hash(p, sizeof *s));
     for (size_t i = 0; i < sizeof *s && !b.over; i++)
         put(&b, "%02x", p[i]);
     return finish(&b);
@@ -130,9 +142,13 @@ int rec_decode_state(const char *line, pol_state *s)
         return -1;
     errno = 0;
     unsigned long size = strtoul(line + 2, &end, 10);
-    if (errno || *end != ',' || size != sizeof *s || strlen(end + 1) != 2 * sizeof *s)
+    if (errno || *end != ',' || size != sizeof *s)
         return -1;
-    unsigned char *p = (unsigned char *)s;
+    const char *hash_text = end + 1;
+    unsigned long long want = strtoull(hash_text, &end, 16);
+    if (errno || end != hash_text + 16 || *end != ',' || strlen(end + 1) != 2 * sizeof *s)
+        return -1;
+    static unsigned char p[sizeof(pol_state)];
     const char *h = end + 1;
     for (size_t i = 0; i < sizeof *s; i++) {
         unsigned v = 0;
@@ -149,6 +165,15 @@ int rec_decode_state(const char *line, pol_state *s)
         }
         p[i] = (unsigned char)v;
     }
+    if (state_hash(p, sizeof p) != want)
+        return -1;
+    pol_state check;
+    memcpy(&check, p, sizeof check);
+    /* Defence in depth behind the hash: the indices the core uses to address its tables. */
+    if (check.flap.applied < 0 || check.flap.applied >= POL_MAX_TIERS || check.flap.pending_tier < 0 ||
+        check.flap.pending_tier >= POL_MAX_TIERS || check.last_n < 0 || check.last_n > POL_MAX_PACKS)
+        return -1;
+    memcpy(s, p, sizeof *s);
     return 0;
 }
 

@@ -315,7 +315,7 @@ int rec_replay(const char *rec_path, const char *config_path, const char *out_di
         switch (row.kind) {
         case REC_ROW_STATE:
             if (state_size != sizeof(pol_state) || rec_decode_state(line, &recorded.state) != 0) {
-                fprintf(rep, "%s:%d: state snapshot from another build (size %zu, this build %zu)\n",
+                fprintf(rep, "%s:%d: state snapshot damaged or from another build (size %zu, this build %zu)\n",
                         rec_path, lineno, state_size, sizeof(pol_state));
                 rc = REPLAY_BAD_INPUT;
                 goto done;

@@ -159,6 +159,27 @@ static void test_malformed(void)
     write_file(bad, path, "P,0,1,1,fifty,,,,,,-1,,-1,,,,,,,1,1,0,000000000000000", true);
     CU_ASSERT_EQUAL(replay_to(bad, NULL, report, sizeof report), REPLAY_BAD_INPUT);
     CU_ASSERT_PTR_NOT_NULL(strstr(report, "rec-bad.csv:61: field soc: 'fifty' is malformed"));
+    /* One flipped digit in the state snapshot: refused, never fed to the core. */
+    {
+        FILE *in = fopen(path, "r"), *out = fopen(bad, "w");
+        static char l[REC_LINE_MAX + 2];
+        int ln = 0, s_line = 0;
+        while (fgets(l, sizeof l, in)) {
+            ln++;
+            if (l[0] == 'S' && !s_line) {
+                s_line = ln;
+                char *last = l + strlen(l) - 2;
+                *last = *last == '0' ? '1' : '0';
+            }
+            fputs(l, out);
+        }
+        fclose(in);
+        fclose(out);
+        CU_ASSERT_EQUAL(replay_to(bad, NULL, report, sizeof report), REPLAY_BAD_INPUT);
+        char want[80];
+        snprintf(want, sizeof want, "rec-bad.csv:%d: state snapshot damaged", s_line);
+        CU_ASSERT_PTR_NOT_NULL(strstr(report, want));
+    }
     write_file(bad, path, "X,1,2", true);
     CU_ASSERT_EQUAL(replay_to(bad, NULL, report, sizeof report), REPLAY_BAD_INPUT);
     CU_ASSERT_PTR_NOT_NULL(strstr(report, "rec-bad.csv:61: unknown row kind 'X'"));
