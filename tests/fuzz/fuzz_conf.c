@@ -50,37 +50,12 @@ static bool write_tmp(const uint8_t *data, size_t size)
 }
 
 /* ---- the known open bug -------------------------------------------------------------------
- * conf_print writes numbers with %.10g, so a value with more significant digits comes back
- * different: 5.000000000001 and 5.000000000002 both print as 5, and the printed config no
- * longer loads ("boundaries must be strictly increasing"); the recorder's side file and
- * --check-config are conf_print output (reproducers in tests/fuzz/open/conf/). Until it prints
- * round-trip precision, the print/reload property is only checked for inputs whose numbers
- * have at most 10 significant digits, which %.10g reproduces exactly (DBL_DIG is 15).
- * Second, same promise: a string that starts with ';' ("custom_name =;x" loads ";x") prints as
- * "custom_name = ;x", which inih reads as an inline comment, so it reloads empty; those configs
- * are not checked either. FUZZ_CONF_STRICT_PRINT=1 checks it always. */
-static int max_significant_digits(const char *s)
-{
-    int max = 0;
-    while (*s) {
-        if (!(*s >= '0' && *s <= '9') && *s != '.') {
-            s++;
-            continue;
-        }
-        /* one mantissa: digits and points, up to an exponent or anything else */
-        int n = 0;
-        bool started = false;
-        for (; (*s >= '0' && *s <= '9') || *s == '.'; s++) {
-            if (*s >= '1' && *s <= '9')
-                started = true;
-            if (started && *s != '.')
-                n++;
-        }
-        if (n > max)
-            max = n;
-    }
-    return max;
-}
+ * conf_print's promise below does not hold for a string that starts with ';': "custom_name =;x"
+ * loads ";x" (no blank before ';', so no inline comment), prints as "custom_name = ;x", and inih
+ * reads that as a comment, so it reloads empty (reproducer in tests/fuzz/open/conf/). Until
+ * that is fixed, such configs skip the print/reload check; FUZZ_CONF_STRICT_PRINT=1 checks them.
+ * (The other half of this check, numbers printed with %.10g, was fixed in ae75671; its
+ * reproducers are in tests/fuzz/regressions/conf/.) */
 
 /* Checks a failed load: -1, *c untouched, a message that fits its buffer. */
 static void check_failure(int rc, const conf_t *c, const conf_t *before, const char *err, size_t err_len)
@@ -138,7 +113,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         bool semicolon = a.dbus.product_name[0] == ';' || a.dbus.custom_name[0] == ';' ||
                          a.record.path[0] == ';';
-        if (strict || (max_significant_digits(text) <= 10 && !semicolon))
+        if (strict || !semicolon)
             check_print_reload(&a);
     }
 
