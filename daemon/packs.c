@@ -151,6 +151,21 @@ static void add_service(pk_bank *b, const char *name, const char *owner, bool in
     send_get_items(b, idx);
 }
 
+/* A pack leaving and coming back is news the first few times a minute; a pack flapping a
+ * hundred times in ten seconds must not flood a log that lives on flash. */
+#define PK_PRESENCE_LOGS_PER_MIN 6
+static bool presence_log_ok(pk_slot *sl, int64_t now_ms)
+{
+    if (now_ms - sl->flap_window_ms >= 60000) {
+        if (sl->flap_events > PK_PRESENCE_LOGS_PER_MIN)
+            log_warn("pack %s left or rejoined the bus %u more times in the last minute (not logged)",
+                     sl->id, (unsigned)(sl->flap_events - PK_PRESENCE_LOGS_PER_MIN));
+        sl->flap_window_ms = now_ms;
+        sl->flap_events = 0;
+    }
+    return ++sl->flap_events <= PK_PRESENCE_LOGS_PER_MIN;
+}
+
 static void vanish_service(pk_bank *b, int idx, const char *why)
 {
     pk_service *s = &b->svc[idx];
@@ -160,8 +175,9 @@ static void vanish_service(pk_bank *b, int idx, const char *why)
         sl->svc = -1;
         sl->vanished_ms = now;
         sl->reported = false;
-        log_warn("pack %s (%s) %s; riding through for %.0f s", sl->id, s->name, why,
-                 b->cfg->dbus.ride_through_s);
+        if (presence_log_ok(sl, now))
+            log_warn("pack %s (%s) %s; riding through for %.0f s", sl->id, s->name, why,
+                     b->cfg->dbus.ride_through_s);
     }
     cancel_call(s);
     s->state = PKS_FREE;
@@ -360,7 +376,7 @@ static void adopt(pk_bank *b, int idx, DBusMessage *reply)
                  k, reused ? " (reusing a gone pack's slot)" : "");
     } else {
         pk_slot *sl = &b->slot[k];
-        if (sl->svc < 0 && sl->vanished_ms)
+        if (sl->svc < 0 && sl->vanished_ms && presence_log_ok(sl, loop_now_ms()))
             log_info("pack %s back at %s after %.1f s%s", key, s->name,
                      (double)(loop_now_ms() - sl->vanished_ms) / 1000.0,
                      sl->gone ? " (after the ride-through)" : " (within the ride-through)");

@@ -50,6 +50,8 @@ typedef struct {
     uint32_t rejected_values;   /* values var_apply refused (wrong type, NaN, range) */
     char last_rejection[128];
     log_rate rl_reject;
+    int64_t flap_window_ms;     /* presence events: the first few a minute are logged ... */
+    uint32_t flap_events;       /* ... the rest of a flapping pack's only counted */
 } pk_slot;
 
 typedef struct {
