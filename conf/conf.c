@@ -401,6 +401,11 @@ static int handler(void *user, const char *section, const char *name, const char
     }
     case K_STRING: {
         size_t len = strlen(value);
+        if (value[0] == ';' || value[0] == '#') {
+            /* It would print back as a comment and reload empty. */
+            fail(x, line, section, name, "may not start with ';' or '#'");
+            return 1;
+        }
         if (len >= k->size) {
             fail(x, line, section, name, "longer than %zu characters", k->size - 1);
             return 1;

@@ -617,6 +617,11 @@ int pol_step(pol_state *s, const pol_config *c, int64_t now_ms, const rdg_readin
         raw = relaxed = top;
     out->tier = tier_flap_update(&s->flap, now_ms, raw, relaxed,
                                  (int64_t)(c->unlock_hold_s * 1000.0));
+    if (out->tier < 0 || out->tier > top) {
+        /* Only a damaged state (a restored snapshot) or a config changed under a live state can
+         * get here: the tier indexes the config's tables, so take the tightest, the safe side. */
+        out->tier = s->flap.applied = top;
+    }
 
     /* 5. The red alert latches on its cause: the red tier's spread, or a spike. */
     bool red_cause = top > 0 && raw >= top;

@@ -322,10 +322,14 @@ int rec_parse_row(const char *line, rec_row *row, char *err, size_t err_len)
         int bad = -1;
         if (conf_parse_long(f[1], 0, POL_MAX_PACKS - 1, &lv) != 0) bad = 1;
         else row->slot = (int)lv;
-        if (bad < 0 && conf_parse_long(f[2], -1, 1000000, &lv) != 0) bad = 2;
-        else r->label = (int)lv;
-        if (bad < 0 && hexu(f[3], (1ul << RDG_FIELD_COUNT) - 1, &u) != 0) bad = 3;
-        else if (bad < 0) r->present = (uint32_t)u;
+        if (bad < 0) {
+            if (conf_parse_long(f[2], -1, 1000000, &lv) != 0) bad = 2;
+            else r->label = (int)lv;
+        }
+        if (bad < 0) {
+            if (hexu(f[3], (1ul << RDG_FIELD_COUNT) - 1, &u) != 0) bad = 3;
+            else r->present = (uint32_t)u;
+        }
         double *dst[] = {&r->soc_pct, &r->voltage_v, &r->current_a, &r->power_w,
                          &r->temperature_c, &r->min_cell_v, NULL, &r->max_cell_v, NULL,
                          &r->installed_cap_ah, &r->remaining_cap_ah, &r->consumed_ah,

@@ -120,6 +120,7 @@ static void test_errors(void)
                  "bad.ini:3: [cells] cell_taper_end_v: cell_taper_start_v must be below cell_taper_end_v");
     expect_error("[cells]\ncell_stop_v = 3.5\n",
                  "bad.ini:2: [cells] cell_stop_v: cell_taper_end_v must not exceed cell_stop_v");
+    expect_error("[dbus]\ncustom_name =;x\n", "bad.ini:2: [dbus] custom_name: may not start with ';' or '#'");
     expect_error("[alarms]\nalarm_require_ack = maybe\n", "bad.ini:2: [alarms] alarm_require_ack: 'maybe' is not yes/no");
     expect_error("[dbus]\nservice_name = com.example.battery\n",
                  "bad.ini:2: [dbus] service_name: must be com.victronenergy.battery.<suffix>");

@@ -473,6 +473,23 @@ static void test_weighted_soc(void)
     ASSERT_NEAR(out.soc_pct, (90.0 * 560 + 60.0 * 280 * 2) / 1120.0, 1e-9);
 }
 
+/* A reload with fewer tiers under a live state (SIGHUP): the tier stays inside the new table. */
+static void test_fewer_tiers_on_reload(void)
+{
+    setup3(80, 70, 60);
+    step(3);
+    CU_ASSERT_EQUAL(out.tier, 3);
+    cfg.n_tiers = 2;
+    cfg.tier_spread_pct[0] = 10.0;
+    cfg.tier_ccl_pct[0] = 100.0;
+    cfg.tier_ccl_pct[1] = 40.0;
+    step(3);
+    CU_ASSERT_EQUAL(out.tier, 1);
+    step(3);   /* from 50 A at the ramp */
+    ASSERT_NEAR(out.ccl_a, 60.0, 1e-9);
+    ASSERT_NEAR(out.tier_ccl_a, 60.0, 1e-9);
+}
+
 static void test_config_check(void)
 {
     pol_config c;
@@ -513,4 +530,5 @@ void suite_policy(void)
     CU_add_test(s, "pack alarms forwarded; warning tier", test_pack_alarms);
     CU_add_test(s, "capacity-weighted SOC", test_weighted_soc);
     CU_add_test(s, "config coherence checks", test_config_check);
+    CU_add_test(s, "fewer tiers after a reload keep the tier in range", test_fewer_tiers_on_reload);
 }
