@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test: dependencies, core purity, -Werror build + all tests, ASan+UBSan build + tests,
-# core line coverage, and the armhf cross build under qemu. Exits non-zero if anything fails.
+# core line coverage, bounded fuzzing, and the armhf cross build under qemu. Exits non-zero if anything fails.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -59,6 +59,7 @@ stage "core purity" bash ci/check-core-pure.sh
 stage "build (-Werror) and all tests" normal
 stage "ASan+UBSan build and tests" sanitized
 stage "core line coverage >= 90%" coverage
+stage "fuzzing (60 s per harness, ASan+UBSan)" bash ci/fuzz.sh
 if [ -f ci/cross.sh ]; then
   stage "armhf static build under qemu" bash ci/cross.sh
 fi
