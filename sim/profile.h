@@ -42,6 +42,10 @@ typedef struct {
     size_t n_rows;
     double *csv_t_s, *csv_pv_w, *csv_load_w;
     size_t csv_pos;
+    /* The day curve sin^1.2 by second of day, filled as first needed (NaN = not yet): it depends
+     * only on the time of day and the config, and pow(sin()) every step cost a fifth of the
+     * simulator's own overhead. NULL until the first synthetic lookup; freed by prof_free. */
+    double *curve;
 } prof_t;
 
 void prof_init(prof_t *p, const prof_cfg *c, uint64_t seed);
