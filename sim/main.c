@@ -29,7 +29,7 @@ static void usage(FILE *f)
           "  bmsagg-sim suite [DIR] [--config FILE] [-j N] [--out DIR] [--only a,b] [--seeds N]\n"
           "  bmsagg-sim validate --config FILE [DIR] [-j N] [--seeds N]\n"
           "  bmsagg-sim eval --soc 93,84,82 [--cell-delta 0.05,0.02,0.21] [--config FILE]\n"
-          "  bmsagg-sim bench [--days N] [--no-year]\n"
+          "  bmsagg-sim bench [--days N] [--no-year] [--only full|bare|packs]\n"
           "  bmsagg-sim sweep [--seeds N] [--from S] [-j J] [--days D] [--out DIR] [--config FILE] [--no-shrink]\n"
           "  bmsagg-sim replay RECORDING.csv [--config FILE] [--out DIR]\n"
           "exit status: 0 all held, 1 a violation or unmet expectation, 2 bad input\n",
@@ -226,16 +226,22 @@ static int cmd_bench(int argc, char **argv)
 {
     double days = 30.0;
     int year = 1;
+    const char *only = NULL;
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--days") == 0 && i + 1 < argc) {
             if (conf_parse_double(argv[++i], 0.01, 400, &days) != 0)
                 return bad("--days: '%s' is not a number of days in 0.01..400", argv[i]);
-        } else if (strcmp(argv[i], "--no-year") == 0)
+        } else if (strcmp(argv[i], "--no-year") == 0) {
             year = 0;
-        else
+        } else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
+            only = argv[++i];
+            if (strcmp(only, "full") != 0 && strcmp(only, "bare") != 0 && strcmp(only, "packs") != 0)
+                return bad("--only: '%s' is not full, bare or packs", only);
+        } else {
             return bad("bench: unknown or incomplete argument '%s'", argv[i]);
+        }
     }
-    return bench_main(days, year);
+    return bench_main(days, year, only);
 }
 
 /* A daemon recording through the same core: identical with its own config, compared with another. */

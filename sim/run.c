@@ -23,7 +23,9 @@ typedef struct {
 
 /* The loop's own state, kept in the context so a copy of the context is a complete checkpoint. */
 typedef struct {
-    bool full, ok;
+    bool full;      /* controller, invariants, trace (else the bare physics of the benchmark) */
+    bool world;     /* events, profile, chargers and inverter (else packs and bus on a fixed pattern) */
+    bool ok;
     int64_t t;
     double ccl_cmd, dcl_cmd, cvl_cmd;
     bool have_out;
@@ -247,12 +249,19 @@ static void progress(int64_t t, int64_t end, int *last_pct)
 static void loop_init(run_ctx *x, const scn_t *s, const pol_config *cfg, const run_opts *o)
 {
     run_loop *L = &x->L;
-    L->full = !o->bare_physics;
+    L->full = !o->bare_physics && !o->packs_only;
+    L->world = !o->packs_only;
     L->ok = L->full ? inv_static(&x->inv) : true;
     L->ccl_cmd = 0.0;
     L->dcl_cmd = 0.0;
     L->cvl_cmd = cfg->fallback_cvl_v;
     L->have_out = false;
+    if (!L->full) {
+        /* The bare physics runs open loop: chargers and inverter at the config's nominal limits. */
+        L->ccl_cmd = cfg->nominal_ccl_a;
+        L->dcl_cmd = cfg->nominal_dcl_a;
+        L->have_out = true;
+    }
     L->v_bus = NAN;
     L->ev_next = 0;
     L->last_pct = -1;
@@ -297,7 +306,7 @@ static void loop_run(run_ctx *x, const scn_t *s, const pol_config *cfg, const ru
             }
         }
         /* 1. Events due now, and reconnections. */
-        while (L->full && L->ev_next < s->n_events && s->ev[L->ev_next].t_ms <= L->t)
+        while (L->world && L->ev_next < s->n_events && s->ev[L->ev_next].t_ms <= L->t)
             apply_event(x, s, &s->ev[L->ev_next++]);
         for (int k = 0; k < n; k++)
             if (x->reconnect_at[k] >= 0 && L->t >= x->reconnect_at[k]) {
@@ -327,8 +336,8 @@ static void loop_run(run_ctx *x, const scn_t *s, const pol_config *cfg, const ru
 
         /* 3. What the bank is asked to carry. */
         double i_target, i_bank = 0.0;
-        bool solved = L->full;
-        if (L->full) {
+        bool solved = L->world;
+        if (L->world) {
             prof_at(&x->prof, L->t, &L->pv_w, &L->load_w);
             double vref = isfinite(L->v_bus) ? L->v_bus : (isfinite(e_min) ? e_min : 51.2);
             double i_pv = L->pv_w * s->eta_mppt / vref;
@@ -384,7 +393,8 @@ static void loop_run(run_ctx *x, const scn_t *s, const pol_config *cfg, const ru
         int64_t t_end = L->t + s->step_ms;
         for (int k = 0; k < n && L->ok; k++) {
             pack_t *p = &x->pack[k];
-            p->q_bus_as += x->i_k[k] * dt_s;
+            if (L->full)
+                p->q_bus_as += x->i_k[k] * dt_s;   /* the bus side's ledger, for the invariant */
             pack_advance(p, x->i_k[k], dt_s, t_end, ambient);
             if (!L->full)
                 continue;
@@ -578,11 +588,11 @@ int run_scenario(const scn_t *s, const pol_config *cfg, const run_opts *o, run_r
     }
 
     FILE *trace = NULL;
-    if (o->trace_path && !o->bare_physics) {
+    if (o->trace_path && !o->bare_physics && !o->packs_only) {
         trace = fopen(o->trace_path, "w");
         if (trace)
             trc_header(trace, n);
-    } else if (o->out_dir && !o->bare_physics && !o->no_trace) {
+    } else if (o->out_dir && !o->bare_physics && !o->packs_only && !o->no_trace) {
         char path[1200];
         if (mkdir_p(o->out_dir) != 0) {
             r->status = 2;

@@ -12,7 +12,9 @@
 typedef struct {
     const char *out_dir;   /* NULL: no files */
     bool progress;         /* progress bar on stderr */
-    bool bare_physics;     /* bench: packs and bus only, a fixed current pattern */
+    bool bare_physics;     /* bench: the physics alone (profile, chargers and inverter, bus, packs,
+                              BMS) with fixed limits: no controller, invariants or trace */
+    bool packs_only;       /* bench: packs and bus only, a fixed current pattern (implies bare) */
     bool no_trace;
     const char *trace_path;  /* write the trace here instead of OUT/trace.csv (bench: /dev/null) */
     double days_override;  /* > 0: run this many days instead */
