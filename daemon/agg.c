@@ -14,6 +14,20 @@ static void on_new_slot(void *ctx, int slot)
         pub_add_pack(&a->pub, slot);
 }
 
+/* /CustomName = the name set on the bus (kept in localsettings), else the config's custom_name. */
+static void show_custom_name(agg_t *a)
+{
+    if (a->created)
+        bi_set_string(a->pub.custom_name, stg_custom_name(&a->settings, a->cfg.dbus.custom_name));
+}
+
+static void on_custom_name_written(void *ctx, const char *name)
+{
+    agg_t *a = ctx;
+    stg_set_custom_name(&a->settings, name);
+    show_custom_name(a);
+}
+
 static void on_request_name(DBusPendingCall *pc, void *data)
 {
     agg_t *a = data;
@@ -165,9 +179,13 @@ void agg_tick(agg_t *a, int64_t now_ms)
             return;
         }
         a->created = true;
+        a->pub.custom_name_written = on_custom_name_written;
+        a->pub.custom_name_ctx = a;
     }
-    if (a->created)
+    if (a->created) {
         pub_update(&a->pub, &a->out, n);
+        show_custom_name(a);   /* follows the setting (GUI edits); unchanged = no signal */
+    }
     if (a->once) {
         if (a->created && pk_discovery_done(&a->bank) && pk_n_probing(&a->bank) == 0) {
             bi_print(a->bi, stdout);
@@ -214,6 +232,7 @@ void agg_reload(agg_t *a)
     if (fresh.dbus.poll_interval_s != old.dbus.poll_interval_s)
         loop_set_period((int64_t)(fresh.dbus.poll_interval_s * 1000.0));
     pub_config_changed(&a->pub, &old);
+    show_custom_name(a);   /* a name set on the bus outranks the config's */
     log_info("config reloaded from %s", a->config_path);
 }
 

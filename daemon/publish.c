@@ -10,14 +10,17 @@
 
 static int write_custom_name(void *ctx, bi_item *it, DBusMessageIter *v)
 {
-    (void)ctx;
+    pub_ctx *p = ctx;
     if (dbus_message_iter_get_arg_type(v) != DBUS_TYPE_STRING)
         return 1;   /* velib: a value that cannot be coerced is "not writeable" */
     const char *s;
     dbus_message_iter_get_basic(v, &s);
     if (strlen(s) >= CONF_NAME_LEN)
         return 2;
-    bi_set_string(it, s);
+    if (p->custom_name_written)
+        p->custom_name_written(p->custom_name_ctx, s);
+    else
+        bi_set_string(it, s);
     return 0;
 }
 

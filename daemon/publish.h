@@ -18,6 +18,10 @@ typedef struct {
     const conf_t *cfg;       /* the daemon's current config */
     pk_bank *bank;
     bool ack_requested;      /* set by a write to /Aggregator/AcknowledgeAlarm, consumed by the tick */
+    /* A valid write to /CustomName is handed here (the daemon persists it and shows the result);
+     * NULL = only shown. Set after pub_create. */
+    void (*custom_name_written)(void *ctx, const char *name);
+    void *custom_name_ctx;
 
     bi_item *soc, *voltage, *current, *power, *temp, *capacity, *installed, *consumed;
     bi_item *cvl, *ccl, *dcl, *blv, *chg_lim, *dis_lim;
