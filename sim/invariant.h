@@ -27,6 +27,7 @@ typedef struct {
     int64_t over_ccl_since_ms[SCN_MAX_PACKS];
     int64_t over_dcl_since_ms[SCN_MAX_PACKS];
     int64_t grace_ms;
+    double tol_frac;           /* tol_pct / 100, divided once */
 } inv_t;
 
 void inv_init(inv_t *v, const scn_t *s, const pol_config *cfg);
