@@ -8,6 +8,12 @@
 _Static_assert(POL_MAX_PACKS <= SHARE_MAX_PACKS, "share smoother too small");
 _Static_assert(POL_MAX_PACKS <= 32, "pack masks are 32 bits");
 
+/* The longest reason key (see reason_key): the limiter and three shown values. */
+#define REASON_KEY_MAX 4
+#define REASON_KEY_SLOTS ((int)(sizeof ((pol_state *)0)->reason_key / sizeof(int64_t)))
+_Static_assert(REASON_KEY_MAX <= sizeof ((pol_state *)0)->reason_key / sizeof(int64_t),
+               "reason key longer than its slot in pol_state");
+
 /* ALWAYS/NEVER (after SQLite): conditions that cannot happen unless the code is wrong. The
  * release build takes the safe branch; tests built with BMSAGG_ASSERT trap on them. */
 #ifdef BMSAGG_ASSERT
@@ -207,7 +213,7 @@ void pol_init(pol_state *s)
     s->alpha_dt_s = s->alpha_tau_s = -1.0;
     s->alpha = 1.0;
     s->reason_key_valid = false;
-    for (int i = 0; i < 12; i++)
+    for (int i = 0; i < REASON_KEY_SLOTS; i++)
         s->reason_key[i] = 0;
     s->reason[0] = '\0';
 }
@@ -411,37 +417,38 @@ static void aggregate(const pol_state *s, const pol_config *c, int n, bank_view 
         out->max_cell_v = NAN;
 }
 
-/* Pack-share limit in one direction (sign +1 charge, -1 discharge). */
-static double direction_share_limit(const pol_state *s, share_smoother *sm, const bank_view *v,
-                                    const pol_config *c, int n, double sign, double alpha,
-                                    double *used, bool *any_member, int *binding)
+/* Both directions' share inputs, gathered in one pass over the packs' last good readings. */
+typedef struct {
+    double cap_ah[POL_MAX_PACKS], current_a[POL_MAX_PACKS];
+    double ccl_a[POL_MAX_PACKS], dcl_a[POL_MAX_PACKS];
+    share_in chg, dis;
+} share_inputs;
+
+static void gather_share_inputs(const pol_state *s, const bank_view *v, int n, share_inputs *in)
 {
-    bool member[POL_MAX_PACKS], has_limit[POL_MAX_PACKS];
-    double cap[POL_MAX_PACKS], cur[POL_MAX_PACKS], lim[POL_MAX_PACKS];
-    double cap_share[POL_MAX_PACKS], inst[POL_MAX_PACKS];
-    *any_member = false;
+    uint32_t chg = 0, dis = 0, has_ccl = 0, has_dcl = 0;
     for (int i = 0; i < n; i++) {
         const rdg_reading *r = &s->last_good[i];
-        bool allowed;
-        if (sign > 0)
-            allowed = !rdg_has(r, RDG_ALLOW_CHARGE) || r->allow_charge;
-        else
-            allowed = !rdg_has(r, RDG_ALLOW_DISCHARGE) || r->allow_discharge;
+        uint32_t bit = 1u << i;
         /* A pack that has opened its FET takes no current in that direction: it is left
          * out, and the others share the bank current without it. */
-        member[i] = v->online[i] && allowed;
-        if (member[i])
-            *any_member = true;
-        cap[i] = rdg_has(r, RDG_INSTALLED_CAP) ? r->installed_cap_ah : NAN;
-        cur[i] = rdg_has(r, RDG_CURRENT) ? r->current_a : NAN;
-        enum rdg_field lf = sign > 0 ? RDG_CCL : RDG_DCL;
-        has_limit[i] = rdg_has(r, lf);
-        lim[i] = sign > 0 ? r->ccl_a : r->dcl_a;
+        if (v->online[i]) {
+            if (!rdg_has(r, RDG_ALLOW_CHARGE) || r->allow_charge)
+                chg |= bit;
+            if (!rdg_has(r, RDG_ALLOW_DISCHARGE) || r->allow_discharge)
+                dis |= bit;
+        }
+        in->cap_ah[i] = rdg_has(r, RDG_INSTALLED_CAP) ? r->installed_cap_ah : NAN;
+        in->current_a[i] = rdg_has(r, RDG_CURRENT) ? r->current_a : NAN;
+        if (rdg_has(r, RDG_CCL))
+            has_ccl |= bit;
+        if (rdg_has(r, RDG_DCL))
+            has_dcl |= bit;
+        in->ccl_a[i] = r->ccl_a;
+        in->dcl_a[i] = r->dcl_a;
     }
-    share_by_capacity(member, cap, n, cap_share);
-    bool measured = share_by_current(member, cur, n, sign, c->share_min_current_a, inst);
-    share_update(sm, member, n, measured, inst, cap_share, alpha, used);
-    return share_limit(member, has_limit, lim, used, n, binding);
+    in->chg = (share_in){chg, has_ccl, in->cap_ah, in->current_a, in->ccl_a};
+    in->dis = (share_in){dis, has_dcl, in->cap_ah, in->current_a, in->dcl_a};
 }
 
 static void write_reason(const pol_config *c, const pol_state *s, const pol_output *out,
@@ -526,23 +533,68 @@ static void write_reason(const pol_config *c, const pol_state *s, const pol_outp
     }
 }
 
-/* Everything write_reason shows, as integers at the precision it shows them. */
-static void reason_key(const pol_config *c, const pol_state *s, const pol_output *out,
-                       const limit_pick *p, int n_expected, int64_t *key)
+/* A number as write_reason shows it: the integer fmt_num prints, with NaN (printed "nan")
+ * kept apart from infinity (printed "inf"), which fmt_scaled maps to the same value. */
+static int64_t key_num(double value, int decimals)
+{
+    return isnan(value) ? INT64_MIN : fmt_scaled(value, decimals);
+}
+
+/* Marks a key built by this layout, so a key restored from an older core's snapshot never
+ * matches by accident (its first word was the bare limiter). */
+#define REASON_KEY_TAG ((int64_t)0x52534e31 << 16)
+
+/* What write_reason shows for this limiter and nothing else, as integers at the precision it
+ * shows them: equal keys mean equal text. Returns the key's length (at most REASON_KEY_MAX).
+ * Only the fields of the one limiter are formatted: the tick pays for two or three of them. */
+static int reason_key(const pol_config *c, const pol_state *s, const pol_output *out,
+                      const limit_pick *p, int n_expected, int64_t *key)
 {
     int label = p->pack >= 0 ? pack_label(&s->last_good[p->pack], p->pack) : 0;
-    key[0] = p->why;
-    key[1] = p->pack;
-    key[2] = label;
-    key[3] = out->tier;
-    key[4] = out->spread_valid ? fmt_scaled(out->spread_pct, 1) : INT64_MIN;
-    key[5] = out->max_cell_pack >= 0 ? fmt_scaled(out->max_cell_v, 3) : INT64_MIN;
-    key[6] = p->pack >= 0 ? fmt_scaled(s->last_good[p->pack].ccl_a, 0) : INT64_MIN;
-    key[7] = p->pack >= 0 ? fmt_scaled(out->pack[p->pack].charge_share * 100.0, 0) : INT64_MIN;
-    key[8] = out->n_online;
-    key[9] = n_expected;
-    key[10] = fmt_scaled(c->nominal_ccl_a, 0);
-    key[11] = fmt_scaled(c->tier_ccl_pct[out->tier], 0);
+    int len = 0;
+    key[len++] = REASON_KEY_TAG | (int64_t)p->why;
+    switch (p->why) {
+    case POL_LIM_NOMINAL:
+        key[len++] = key_num(c->nominal_ccl_a, 0);
+        break;
+    case POL_LIM_TIER:
+        key[len++] = out->spread_valid ? key_num(out->spread_pct, 1) : INT64_MIN;
+        key[len++] = key_num(c->tier_ccl_pct[out->tier], 0);
+        break;
+    case POL_LIM_SPIKE:
+        key[len++] = label;
+        key[len++] = key_num(c->tier_ccl_pct[out->tier], 0);
+        break;
+    case POL_LIM_CELL_TAPER:
+    case POL_LIM_CELL_STOP:
+        key[len++] = label;
+        key[len++] = key_num(out->max_cell_v, 3);
+        break;
+    case POL_LIM_PACK_SHARE:
+        key[len++] = label;
+        key[len++] = key_num(s->last_good[p->pack].ccl_a, 0);
+        key[len++] = key_num(out->pack[p->pack].charge_share * 100.0, 0);
+        break;
+    case POL_LIM_OFFLINE:
+        key[len++] = out->n_online;
+        key[len++] = n_expected;
+        break;
+    case POL_LIM_TOO_FEW_PACKS:
+        key[len++] = out->n_online;
+        break;
+    case POL_LIM_CELLS_LOST:
+        key[len++] = label;
+        key[len++] = out->pack[p->pack].state == POL_PACK_ONLINE;
+        break;
+    case POL_LIM_BAD_READING:
+        key[len++] = label;
+        break;
+    case POL_LIM_PACK_BLOCKED:
+    case POL_LIM_RAMP:
+    case POL_LIM_COUNT:
+        break;
+    }
+    return len;
 }
 
 int pol_step(pol_state *s, const pol_config *c, int64_t now_ms, const rdg_reading *readings,
@@ -657,12 +709,14 @@ int pol_step(pol_state *s, const pol_config *c, int64_t now_ms, const rdg_readin
     }
     double alpha = s->alpha;
     double chg_used[POL_MAX_PACKS], dis_used[POL_MAX_PACKS];
-    bool any_chg, any_dis;
     int chg_bind, dis_bind;
-    double chg_share_lim = direction_share_limit(s, &s->chg_share, &v, c, n, +1.0, alpha, chg_used,
-                                                 &any_chg, &chg_bind);
-    double dis_share_lim = direction_share_limit(s, &s->dis_share, &v, c, n, -1.0, alpha, dis_used,
-                                                 &any_dis, &dis_bind);
+    share_inputs sh;
+    gather_share_inputs(s, &v, n, &sh);
+    bool any_chg = sh.chg.member != 0, any_dis = sh.dis.member != 0;
+    double chg_share_lim = share_step(&s->chg_share, &sh.chg, n, +1.0, c->share_min_current_a, alpha,
+                                      chg_used, &chg_bind);
+    double dis_share_lim = share_step(&s->dis_share, &sh.dis, n, -1.0, c->share_min_current_a, alpha,
+                                      dis_used, &dis_bind);
     if (v.n_online > 0 && !any_chg)
         consider(&ccl, 0.0, POL_LIM_PACK_BLOCKED, -1);
     consider(&ccl, out->tier_ccl_a * scale, out->spike ? POL_LIM_SPIKE : POL_LIM_TIER,
@@ -787,14 +841,14 @@ int pol_step(pol_state *s, const pol_config *c, int64_t now_ms, const rdg_readin
 
     /* The reason text changes far less often than it is asked for: rebuild it only when what
      * it shows (rounded as shown) changed. */
-    int64_t key[12];
-    reason_key(c, s, out, &ccl, n_expected, key);
+    int64_t key[REASON_KEY_MAX];
+    int key_len = reason_key(c, s, out, &ccl, n_expected, key);
     bool same = s->reason_key_valid;
-    for (int i = 0; same && i < 12; i++)
+    for (int i = 0; same && i < key_len; i++)
         same = key[i] == s->reason_key[i];
     if (!same) {
         write_reason(c, s, out, &ccl, n_expected, s->reason);
-        for (int i = 0; i < 12; i++)
+        for (int i = 0; i < key_len; i++)
             s->reason_key[i] = key[i];
         s->reason_key_valid = true;
     }

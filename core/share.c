@@ -3,55 +3,6 @@
 
 #include "share.h"
 
-void share_by_capacity(const bool *member, const double *cap_ah, int n, double *share)
-{
-    double total = 0.0;
-    int count = 0;
-    bool all_known = true;
-    for (int i = 0; i < n; i++) {
-        if (!member[i])
-            continue;
-        count++;
-        if (isnan(cap_ah[i]))
-            all_known = false;
-        else
-            total += cap_ah[i];
-    }
-    for (int i = 0; i < n; i++) {
-        if (!member[i] || count == 0)
-            share[i] = 0.0;
-        else if (all_known && total > 0.0)
-            share[i] = cap_ah[i] / total;
-        else
-            share[i] = 1.0 / count;
-    }
-}
-
-bool share_by_current(const bool *member, const double *current_a, int n, double sign,
-                      double min_bank_a, double *inst)
-{
-    double total = 0.0;
-    for (int i = 0; i < n; i++) {
-        inst[i] = 0.0;
-        if (!member[i])
-            continue;
-        if (isnan(current_a[i]))
-            return false;
-        double c = sign * current_a[i];
-        if (c > 0.0)
-            total += c;
-    }
-    if (!(total >= min_bank_a) || total <= 0.0)
-        return false;
-    for (int i = 0; i < n; i++) {
-        if (!member[i])
-            continue;
-        double c = sign * current_a[i];
-        inst[i] = c > 0.0 ? c / total : 0.0;
-    }
-    return true;
-}
-
 void share_smoother_init(share_smoother *s)
 {
     s->init = false;
@@ -60,43 +11,64 @@ void share_smoother_init(share_smoother *s)
         s->sm[i] = 0.0;
 }
 
-void share_update(share_smoother *s, const bool *member, int n, bool measured, const double *inst,
-                  const double *cap_share, double alpha, double *used)
+/* The policy calls this twice a tick: one pass to sum, one to share and bound, and no
+ * intermediate arrays (an earlier version built capacity, measured and smoothed shares in
+ * four calls, which cost more than the arithmetic). The sums run in pack order, as before, so
+ * the results are the same to the bit. */
+double share_step(share_smoother *s, const share_in *in, int n, double sign, double min_bank_a,
+                  double alpha, double *used, int *binding)
 {
-    uint32_t mask = 0;
-    for (int i = 0; i < n && i < SHARE_MAX_PACKS; i++)
-        if (member[i])
-            mask |= 1u << i;
-    if (!measured) {
-        for (int i = 0; i < n; i++)
-            used[i] = cap_share[i];
-        return;
+    const uint32_t member = n < 32 ? in->member & ((1u << n) - 1u) : in->member;
+    double cap_total = 0.0, cur_total = 0.0;
+    int count = 0;
+    bool cap_known = true, cur_known = true;
+    for (int i = 0; i < n; i++) {
+        if (!(member & (1u << i)))
+            continue;
+        count++;
+        if (isnan(in->cap_ah[i]))
+            cap_known = false;
+        else
+            cap_total += in->cap_ah[i];
+        double c = sign * in->current_a[i];
+        if (isnan(c))
+            cur_known = false;
+        else if (c > 0.0)
+            cur_total += c;
     }
-    if (!s->init || s->members != mask) {
-        for (int i = 0; i < n; i++)
-            s->sm[i] = inst[i];
+    bool measured = cur_known && cur_total >= min_bank_a && cur_total > 0.0;
+    bool restart = measured && (!s->init || s->members != member);
+    if (restart) {
         s->init = true;
-        s->members = mask;
-    } else {
-        for (int i = 0; i < n; i++)
-            s->sm[i] += alpha * (inst[i] - s->sm[i]);
+        s->members = member;
     }
-    for (int i = 0; i < n; i++)
-        used[i] = s->sm[i] > inst[i] ? s->sm[i] : inst[i];
-}
+    bool by_cap = cap_known && cap_total > 0.0;
 
-double share_limit(const bool *member, const bool *has_limit, const double *limit_a,
-                   const double *share, int n, int *binding)
-{
     double best = INFINITY;
     *binding = -1;
     for (int i = 0; i < n; i++) {
-        if (!member[i] || !has_limit[i] || !(share[i] > 1e-9))
-            continue;
-        double l = limit_a[i] / share[i];
-        if (l < best) {
-            best = l;
-            *binding = i;
+        bool in_member = (member & (1u << i)) != 0;
+        double share;
+        if (measured) {
+            double c = sign * in->current_a[i];
+            double inst = in_member && c > 0.0 ? c / cur_total : 0.0;
+            if (restart)
+                s->sm[i] = inst;
+            else
+                s->sm[i] += alpha * (inst - s->sm[i]);
+            share = s->sm[i] > inst ? s->sm[i] : inst;
+        } else if (!in_member) {
+            share = 0.0;
+        } else {
+            share = by_cap ? in->cap_ah[i] / cap_total : 1.0 / count;
+        }
+        used[i] = share;
+        if (in_member && (in->has_limit & (1u << i)) && share > 1e-9) {
+            double l = in->limit_a[i] / share;
+            if (l < best) {
+                best = l;
+                *binding = i;
+            }
         }
     }
     return best;

@@ -7,17 +7,7 @@
 
 #define SHARE_MAX_PACKS 32
 
-/* Shares by installed capacity over the member packs; if any member's capacity is unknown (NaN),
- * equal shares. Non-members get 0. */
-void share_by_capacity(const bool *member, const double *cap_ah, int n, double *share);
-
-/* Instantaneous shares from measured pack currents, in the direction sign (+1 charge, -1
- * discharge). Returns true, with inst filled, when every member's current is known and the
- * members' summed current in that direction is at least min_bank_a; else false. */
-bool share_by_current(const bool *member, const double *current_a, int n, double sign,
-                      double min_bank_a, double *inst);
-
-/* Smoothed measured shares. Caller-owned; do not rely on its contents. */
+/* Smoothed measured shares, one per direction. Caller-owned; do not rely on its contents. */
 typedef struct {
     bool init;
     uint32_t members;   /* membership the smoothing was built on; a change restarts it */
@@ -26,16 +16,28 @@ typedef struct {
 
 void share_smoother_init(share_smoother *s);
 
-/* One step with smoothing factor alpha (0..1]; returns in used[] the share to plan with:
- * when measured, the larger of the smoothed and the instantaneous share (so the smoothing's lag
- * never under-states a pack whose share is rising); otherwise the capacity share. */
-void share_update(share_smoother *s, const bool *member, int n, bool measured, const double *inst,
-                  const double *cap_share, double alpha, double *used);
+/* One direction's inputs for packs 0..n-1 (n <= SHARE_MAX_PACKS), bit i of a mask for pack i.
+ * Members are the packs that take current this way (online, FET not open); a member's
+ * capacity or current is NaN when unknown. */
+typedef struct {
+    uint32_t member;
+    uint32_t has_limit;        /* the pack publishes its own limit this way */
+    const double *cap_ah;      /* installed capacity */
+    const double *current_a;   /* + = charging */
+    const double *limit_a;     /* the pack's own limit, read where has_limit */
+} share_in;
 
-/* The bank limit that keeps every member pack at or below its own limit: the minimum over
- * members with a known limit of limit / share. Returns INFINITY when no member has both a
- * limit and a positive share; *binding is then -1, else the binding pack's index. */
-double share_limit(const bool *member, const bool *has_limit, const double *limit_a,
-                   const double *share, int n, int *binding);
+/* One tick of one direction (sign +1 charge, -1 discharge), in one pass over the packs:
+ *  - the share to plan with, in used[0..n): measured when every member's current is known and
+ *    the members' summed current this way is at least min_bank_a (each member's current this
+ *    way over that sum, smoothed with factor alpha in (0, 1]; the larger of smoothed and
+ *    instantaneous, so the smoothing's lag never under-states a rising share; a change of
+ *    members restarts the smoothing); otherwise by installed capacity over the members (equal
+ *    shares if any member's capacity is unknown). Non-members get 0.
+ *  - returned: the bank limit that keeps every member at or below its own limit, the minimum
+ *    over members with a limit and a share above 1e-9 of limit / share; INFINITY if none, with
+ *    *binding = -1, else *binding is the binding pack. */
+double share_step(share_smoother *s, const share_in *in, int n, double sign, double min_bank_a,
+                  double alpha, double *used, int *binding);
 
 #endif

@@ -1,55 +1,185 @@
-/* Suite share: capacity and measured shares, and the pack-share limit. */
+/* Suite share: capacity and measured shares, the smoothing, the pack-share limit, and share_step
+ * against a reference model built from the four separate steps it fuses. */
 #include <math.h>
+#include <string.h>
 
 #include "share.h"
 #include "suites.h"
 
+/* ---- Reference model: the original four-step computation, kept here to check the fused one. */
+
+static void ref_by_capacity(const bool *member, const double *cap_ah, int n, double *share)
+{
+    double total = 0.0;
+    int count = 0;
+    bool all_known = true;
+    for (int i = 0; i < n; i++) {
+        if (!member[i])
+            continue;
+        count++;
+        if (isnan(cap_ah[i]))
+            all_known = false;
+        else
+            total += cap_ah[i];
+    }
+    for (int i = 0; i < n; i++) {
+        if (!member[i] || count == 0)
+            share[i] = 0.0;
+        else if (all_known && total > 0.0)
+            share[i] = cap_ah[i] / total;
+        else
+            share[i] = 1.0 / count;
+    }
+}
+
+static bool ref_by_current(const bool *member, const double *current_a, int n, double sign,
+                           double min_bank_a, double *inst)
+{
+    double total = 0.0;
+    for (int i = 0; i < n; i++) {
+        inst[i] = 0.0;
+        if (!member[i])
+            continue;
+        if (isnan(current_a[i]))
+            return false;
+        double c = sign * current_a[i];
+        if (c > 0.0)
+            total += c;
+    }
+    if (!(total >= min_bank_a) || total <= 0.0)
+        return false;
+    for (int i = 0; i < n; i++) {
+        if (!member[i])
+            continue;
+        double c = sign * current_a[i];
+        inst[i] = c > 0.0 ? c / total : 0.0;
+    }
+    return true;
+}
+
+static void ref_update(share_smoother *s, const bool *member, int n, bool measured, const double *inst,
+                       const double *cap_share, double alpha, double *used)
+{
+    uint32_t mask = 0;
+    for (int i = 0; i < n; i++)
+        if (member[i])
+            mask |= 1u << i;
+    if (!measured) {
+        for (int i = 0; i < n; i++)
+            used[i] = cap_share[i];
+        return;
+    }
+    if (!s->init || s->members != mask) {
+        for (int i = 0; i < n; i++)
+            s->sm[i] = inst[i];
+        s->init = true;
+        s->members = mask;
+    } else {
+        for (int i = 0; i < n; i++)
+            s->sm[i] += alpha * (inst[i] - s->sm[i]);
+    }
+    for (int i = 0; i < n; i++)
+        used[i] = s->sm[i] > inst[i] ? s->sm[i] : inst[i];
+}
+
+static double ref_limit(const bool *member, const bool *has_limit, const double *limit_a,
+                        const double *share, int n, int *binding)
+{
+    double best = INFINITY;
+    *binding = -1;
+    for (int i = 0; i < n; i++) {
+        if (!member[i] || !has_limit[i] || !(share[i] > 1e-9))
+            continue;
+        double l = limit_a[i] / share[i];
+        if (l < best) {
+            best = l;
+            *binding = i;
+        }
+    }
+    return best;
+}
+
+static double ref_step(share_smoother *s, const share_in *in, int n, double sign, double min_bank_a,
+                       double alpha, double *used, int *binding)
+{
+    bool member[SHARE_MAX_PACKS], has_limit[SHARE_MAX_PACKS];
+    double cap_share[SHARE_MAX_PACKS], inst[SHARE_MAX_PACKS];
+    for (int i = 0; i < n; i++) {
+        member[i] = (in->member >> i) & 1u;
+        has_limit[i] = (in->has_limit >> i) & 1u;
+    }
+    ref_by_capacity(member, in->cap_ah, n, cap_share);
+    bool measured = ref_by_current(member, in->current_a, n, sign, min_bank_a, inst);
+    ref_update(s, member, n, measured, inst, cap_share, alpha, used);
+    return ref_limit(member, has_limit, in->limit_a, used, n, binding);
+}
+
+/* ---- Vectors. */
+
+static const double no_current[3] = {NAN, NAN, NAN};
+static const double no_limit[3] = {0, 0, 0};
+
 static void test_capacity(void)
 {
-    bool m[3] = {true, true, true};
-    double cap[3] = {280, 140, 280};
-    double sh[3];
-    share_by_capacity(m, cap, 3, sh);
+    share_smoother s;
+    share_smoother_init(&s);
+    double cap[3] = {280, 140, 280}, sh[3];
+    share_in in = {0x7u, 0, cap, no_current, no_limit};
+    int bind;
+    CU_ASSERT(isinf(share_step(&s, &in, 3, +1.0, 10.0, 0.1, sh, &bind)));
+    CU_ASSERT_EQUAL(bind, -1);
     ASSERT_NEAR(sh[0], 0.4, 1e-12);
     ASSERT_NEAR(sh[1], 0.2, 1e-12);
-    m[1] = false;
-    share_by_capacity(m, cap, 3, sh);
+    in.member = 0x5u;
+    share_step(&s, &in, 3, +1.0, 10.0, 0.1, sh, &bind);
     ASSERT_NEAR(sh[0], 0.5, 1e-12);
     ASSERT_NEAR(sh[1], 0.0, 1e-12);
-    m[1] = true;
+    in.member = 0x7u;
     cap[2] = NAN;   /* one unknown capacity: equal shares */
-    share_by_capacity(m, cap, 3, sh);
+    share_step(&s, &in, 3, +1.0, 10.0, 0.1, sh, &bind);
     ASSERT_NEAR(sh[0], 1.0 / 3, 1e-12);
+    CU_ASSERT_FALSE(s.init);   /* nothing measured: the smoother is untouched */
 }
 
 static void test_measured(void)
 {
-    bool m[3] = {true, true, true};
-    double cur[3] = {60, 30, 10};
-    double inst[3];
-    CU_ASSERT_TRUE(share_by_current(m, cur, 3, +1.0, 10.0, inst));
-    ASSERT_NEAR(inst[0], 0.6, 1e-12);
-    ASSERT_NEAR(inst[2], 0.1, 1e-12);
-    CU_ASSERT_FALSE(share_by_current(m, cur, 3, -1.0, 10.0, inst));   /* nothing discharging */
+    share_smoother s;
+    share_smoother_init(&s);
+    double cap[3] = {280, 280, 280}, cur[3] = {60, 30, 10}, sh[3];
+    share_in in = {0x7u, 0, cap, cur, no_limit};
+    int bind;
+    share_step(&s, &in, 3, +1.0, 10.0, 0.1, sh, &bind);
+    ASSERT_NEAR(sh[0], 0.6, 1e-12);
+    ASSERT_NEAR(sh[2], 0.1, 1e-12);
+    share_smoother_init(&s);
+    share_step(&s, &in, 3, -1.0, 10.0, 0.1, sh, &bind);   /* nothing discharging: by capacity */
+    ASSERT_NEAR(sh[0], 1.0 / 3, 1e-12);
     double small[3] = {3, 3, 3};
-    CU_ASSERT_FALSE(share_by_current(m, small, 3, +1.0, 10.0, inst));
-    cur[1] = NAN;
-    CU_ASSERT_FALSE(share_by_current(m, cur, 3, +1.0, 10.0, inst));
+    in.current_a = small;   /* below the 10 A needed to measure */
+    share_step(&s, &in, 3, +1.0, 10.0, 0.1, sh, &bind);
+    ASSERT_NEAR(sh[2], 1.0 / 3, 1e-12);
+    cur[1] = NAN;   /* one unknown current: by capacity */
+    in.current_a = cur;
+    share_step(&s, &in, 3, +1.0, 10.0, 0.1, sh, &bind);
+    ASSERT_NEAR(sh[0], 1.0 / 3, 1e-12);
+    CU_ASSERT_FALSE(s.init);
 }
 
 static void test_limit(void)
 {
-    bool m[3] = {true, true, true}, has[3] = {true, true, true};
-    double lim[3] = {100, 30, 100}, sh[3] = {0.4, 0.2, 0.4};
+    share_smoother s;
+    share_smoother_init(&s);
+    double cap[3] = {280, 140, 280}, lim[3] = {100, 30, 100}, sh[3];
+    share_in in = {0x7u, 0x7u, cap, no_current, lim};
     int bind;
-    ASSERT_NEAR(share_limit(m, has, lim, sh, 3, &bind), 150.0, 1e-9);
+    ASSERT_NEAR(share_step(&s, &in, 3, +1.0, 10.0, 0.1, sh, &bind), 150.0, 1e-9);
     CU_ASSERT_EQUAL(bind, 1);
     lim[1] = 0.0;
-    ASSERT_NEAR(share_limit(m, has, lim, sh, 3, &bind), 0.0, 1e-12);
-    has[1] = false;
-    ASSERT_NEAR(share_limit(m, has, lim, sh, 3, &bind), 250.0, 1e-9);
-    m[0] = m[2] = false;
-    CU_ASSERT(isinf(share_limit(m, has, lim, sh, 3, &bind)));
+    ASSERT_NEAR(share_step(&s, &in, 3, +1.0, 10.0, 0.1, sh, &bind), 0.0, 1e-12);
+    in.has_limit = 0x5u;
+    ASSERT_NEAR(share_step(&s, &in, 3, +1.0, 10.0, 0.1, sh, &bind), 250.0, 1e-9);
+    in.member = 0x2u;   /* the only member has no limit */
+    CU_ASSERT(isinf(share_step(&s, &in, 3, +1.0, 10.0, 0.1, sh, &bind)));
     CU_ASSERT_EQUAL(bind, -1);
 }
 
@@ -57,17 +187,85 @@ static void test_smoother(void)
 {
     share_smoother s;
     share_smoother_init(&s);
-    bool m[2] = {true, true};
-    double cap[2] = {0.5, 0.5}, used[2];
-    double a[2] = {0.8, 0.2}, b[2] = {0.5, 0.5};
-    share_update(&s, m, 2, true, a, cap, 0.1, used);
+    double cap[2] = {280, 280}, used[2];
+    double a[2] = {80, 20}, b[2] = {50, 50}, quiet[2] = {1, 1};
+    share_in in = {0x3u, 0, cap, a, no_limit};
+    int bind;
+    share_step(&s, &in, 2, +1.0, 10.0, 0.1, used, &bind);
     ASSERT_NEAR(used[0], 0.8, 1e-12);
-    share_update(&s, m, 2, true, b, cap, 0.1, used);
+    in.current_a = b;
+    share_step(&s, &in, 2, +1.0, 10.0, 0.1, used, &bind);
     /* Smoothed 0.77 for pack 0; pack 1's rising share takes the instantaneous 0.5. */
     ASSERT_NEAR(used[0], 0.77, 1e-12);
     ASSERT_NEAR(used[1], 0.5, 1e-12);
-    share_update(&s, m, 2, false, b, cap, 0.1, used);
+    in.current_a = quiet;
+    share_step(&s, &in, 2, +1.0, 10.0, 0.1, used, &bind);
     ASSERT_NEAR(used[0], 0.5, 1e-12);   /* not measurable: capacity shares */
+    in.current_a = b;
+    in.member = 0x1u;   /* a change of members restarts the smoothing */
+    share_step(&s, &in, 2, +1.0, 10.0, 0.1, used, &bind);
+    ASSERT_NEAR(used[0], 1.0, 1e-12);
+    ASSERT_NEAR(used[1], 0.0, 1e-12);
+}
+
+/* ---- Property: share_step equals the four-step reference to the bit, tick after tick. */
+
+static unsigned long long rng_state;
+
+static unsigned long long rng_next(void)
+{
+    unsigned long long z = (rng_state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static double rng_uniform(double lo, double hi)
+{
+    return lo + (hi - lo) * (double)(rng_next() >> 11) / 9007199254740992.0;
+}
+
+static double maybe_nan(double x)
+{
+    return rng_next() % 40 == 0 ? NAN : x;
+}
+
+static void test_fused_equals_reference(void)
+{
+    rng_state = tu_seed ^ 0x5348415245ull;
+    int mismatches = 0;
+    for (int run = 0; run < 200 && mismatches == 0; run++) {
+        share_smoother fs, rs;
+        share_smoother_init(&fs);
+        share_smoother_init(&rs);
+        int n = 1 + (int)(rng_next() % SHARE_MAX_PACKS);
+        double alpha = rng_next() % 5 == 0 ? 1.0 : rng_uniform(0.001, 1.0);
+        double min_a = rng_next() % 5 == 0 ? 0.0 : rng_uniform(0.0, 40.0);
+        for (int tick = 0; tick < 50 && mismatches == 0; tick++) {
+            double cap[SHARE_MAX_PACKS], cur[SHARE_MAX_PACKS], lim[SHARE_MAX_PACKS];
+            for (int i = 0; i < n; i++) {
+                cap[i] = maybe_nan(rng_next() % 4 == 0 ? 140.0 : 280.0);
+                cur[i] = maybe_nan(rng_uniform(-60.0, 60.0));
+                lim[i] = rng_next() % 10 == 0 ? 0.0 : rng_uniform(0.0, 200.0);
+            }
+            /* Membership mostly steady, so the smoothing runs as well as restarts. */
+            uint32_t member = rng_next() % 8 == 0 ? (uint32_t)rng_next() : 0xffffffffu;
+            if (n < 32)
+                member &= (1u << n) - 1u;
+            share_in in = {member, (uint32_t)rng_next() | 0x0f0f0f0fu, cap, cur, lim};
+            double sign = rng_next() % 2 ? +1.0 : -1.0;
+            double fu[SHARE_MAX_PACKS], ru[SHARE_MAX_PACKS];
+            int fb, rb;
+            double fl = share_step(&fs, &in, n, sign, min_a, alpha, fu, &fb);
+            double rl = ref_step(&rs, &in, n, sign, min_a, alpha, ru, &rb);
+            bool same = memcmp(&fl, &rl, sizeof fl) == 0 && fb == rb &&
+                        memcmp(fu, ru, sizeof(double) * (size_t)n) == 0 && fs.init == rs.init &&
+                        fs.members == rs.members && memcmp(fs.sm, rs.sm, sizeof fs.sm) == 0;
+            if (!same)
+                mismatches++;
+        }
+    }
+    CU_ASSERT_EQUAL(mismatches, 0);
 }
 
 void suite_share(void)
@@ -77,4 +275,5 @@ void suite_share(void)
     CU_add_test(s, "measured shares need enough current", test_measured);
     CU_add_test(s, "limit = min(pack limit / share)", test_limit);
     CU_add_test(s, "smoothing never under-states a rising share", test_smoother);
+    CU_add_test(s, "share_step equals the four-step reference (bitwise)", test_fused_equals_reference);
 }
