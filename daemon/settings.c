@@ -127,8 +127,11 @@ void stg_set_custom_name(stg_ctx *s, const char *name)
     if (s->name_synced) {
         send_set(s);
     } else if (!s->pending && !s->name_noted) {
-        /* Nothing in flight that would store it: absent (or it refused the setting). */
-        log_warn("%s absent: /CustomName is kept in memory until it appears", STG_SERVICE);
+        /* Nothing in flight that would store it: the service is absent, or refused the setting. */
+        if (s->present)
+            log_warn("%s has no %s: /CustomName is kept in memory", STG_SERVICE, s->name_path);
+        else
+            log_warn("%s absent: /CustomName is kept in memory until it appears", STG_SERVICE);
         s->name_noted = true;
     }
     /* Else the AddSettings in flight answers, and its reply stores the written name. */
