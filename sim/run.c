@@ -214,7 +214,7 @@ static double spread_true(const run_ctx *x, const scn_t *s)
     return hi >= lo ? hi - lo : 0.0;
 }
 
-static int mkdir_p(const char *dir)
+int run_mkdir_p(const char *dir)
 {
     char buf[1024];
     snprintf(buf, sizeof buf, "%s", dir);
@@ -594,7 +594,7 @@ int run_scenario(const scn_t *s, const pol_config *cfg, const run_opts *o, run_r
             trc_header(trace, n);
     } else if (o->out_dir && !o->bare_physics && !o->packs_only && !o->no_trace) {
         char path[1200];
-        if (mkdir_p(o->out_dir) != 0) {
+        if (run_mkdir_p(o->out_dir) != 0) {
             r->status = 2;
             snprintf(r->message, sizeof r->message, "%s: cannot create directory", o->out_dir);
             prof_free(&x->prof);

@@ -52,4 +52,7 @@ void run_write_summary(FILE *f, const scn_t *s, const run_result *r);
 /* Prints the human summary table. */
 void run_print_table(FILE *f, const scn_t *s, const run_result *r);
 
+/* mkdir -p: creates dir and its missing parents. Returns 0 or -1 (errno set). */
+int run_mkdir_p(const char *dir);
+
 #endif

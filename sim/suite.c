@@ -1,18 +1,16 @@
-/* Scenario suites: each scenario in its own forked worker, results back through a pipe, table in file order. */
+/* Scenario suites: each scenario run in its own forked worker (workers.c), the table in file order. */
 #include <dirent.h>
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/types.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include "conf.h"
 #include "run.h"
 #include "scenario.h"
 #include "suite.h"
+#include "workers.h"
 
 #define MAX_SCN 128
 
@@ -110,6 +108,37 @@ static void run_one(const suite_opts *o, const char *path, int seed_ix, row *out
     }
 }
 
+typedef struct {
+    const suite_opts *o;
+    char *const *names;   /* scenario files, sorted */
+    int seeds;            /* runs per file */
+} suite_ctx;
+
+/* Scenario run i: file i / seeds, seed index i % seeds. */
+static void suite_job(long i, void *result, void *ctx)
+{
+    const suite_ctx *c = ctx;
+    const char *file = c->names[i / c->seeds];
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", c->o->dir, file);
+    row *r = result;
+    run_one(c->o, path, (int)(i % c->seeds), r);
+    if (!r->name[0])
+        snprintf(r->name, sizeof r->name, "%.*s", (int)(strlen(file) - 4), file);
+}
+
+static void suite_lost(long i, int st, void *result, void *ctx)
+{
+    const suite_ctx *c = ctx;
+    const char *file = c->names[i / c->seeds];
+    row *r = result;
+    snprintf(r->name, sizeof r->name, "%.*s", (int)(strlen(file) - 4), file);
+    r->r.status = 2;
+    snprintf(r->r.violation, sizeof r->r.violation, "crash");
+    snprintf(r->r.message, sizeof r->r.message, "worker died (%s %d)", WIFSIGNALED(st) ? "signal" : "exit",
+             WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+}
+
 int suite_main(const suite_opts *o)
 {
     DIR *d = opendir(o->dir);
@@ -144,87 +173,14 @@ int suite_main(const suite_opts *o)
     n = n_files * seeds;
 
     row *rows = calloc((size_t)n, sizeof *rows);
-    pid_t *pids = calloc((size_t)n, sizeof *pids);
-    int *fds = calloc((size_t)n, sizeof *fds);
-    if (!rows || !pids || !fds) {
+    if (!rows) {
         fprintf(stderr, "bmsagg-sim: out of memory\n");
         return 2;
     }
-    int jobs = o->jobs > 0 ? o->jobs : 1;
-    int next = 0, running = 0, done = 0;
-    fflush(stdout);
-    fflush(stderr);
-    while (done < n) {
-        while (running < jobs && next < n) {
-            int pfd[2];
-            if (pipe(pfd) != 0) {
-                perror("pipe");
-                return 2;
-            }
-            pid_t pid = fork();
-            if (pid < 0) {
-                perror("fork");
-                return 2;
-            }
-            if (pid == 0) {
-                close(pfd[0]);
-                char path[1024];
-                const char *file = names[next / seeds];
-                snprintf(path, sizeof path, "%s/%s", o->dir, file);
-                row r;
-                run_one(o, path, next % seeds, &r);
-                if (!r.name[0])
-                    snprintf(r.name, sizeof r.name, "%.*s", (int)(strlen(file) - 4), file);
-                const char *p = (const char *)&r;
-                size_t left = sizeof r;
-                while (left > 0) {
-                    ssize_t w = write(pfd[1], p, left);
-                    if (w <= 0)
-                        _exit(3);
-                    p += w;
-                    left -= (size_t)w;
-                }
-                _exit(0);
-            }
-            close(pfd[1]);
-            pids[next] = pid;
-            fds[next] = pfd[0];
-            next++;
-            running++;
-        }
-        /* Read the oldest running worker to the end (it writes one row, then exits). */
-        for (int i = 0; i < next; i++) {
-            if (fds[i] < 0)
-                continue;
-            char *p = (char *)&rows[i];
-            size_t left = sizeof rows[i];
-            while (left > 0) {
-                ssize_t r = read(fds[i], p, left);
-                if (r < 0 && errno == EINTR)
-                    continue;
-                if (r <= 0)
-                    break;
-                p += r;
-                left -= (size_t)r;
-            }
-            close(fds[i]);
-            fds[i] = -1;
-            int st;
-            waitpid(pids[i], &st, 0);
-            if (left > 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-                memset(&rows[i], 0, sizeof rows[i]);
-                snprintf(rows[i].name, sizeof rows[i].name, "%.*s", (int)(strlen(names[i / seeds]) - 4),
-                         names[i / seeds]);
-                rows[i].r.status = 2;
-                snprintf(rows[i].r.violation, sizeof rows[i].r.violation, "crash");
-                snprintf(rows[i].r.message, sizeof rows[i].r.message, "worker died (signal or exit %d)",
-                         WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
-            }
-            running--;
-            done++;
-            break;
-        }
-    }
+    suite_ctx ctx = {o, names, seeds};
+    wk_spec w = {sizeof *rows, rows, suite_job, suite_lost, NULL, &ctx};
+    if (wk_run(&w, n, o->jobs > 0 ? o->jobs : 1) != 0)
+        return 2;
 
     int failed = 0, errors = 0;
     printf("%-30s %5s %6s %-6s %-26s %7s %7s %7s %8s\n", "scenario", "seed", "days", "result",
@@ -275,8 +231,6 @@ int suite_main(const suite_opts *o)
     for (int i = 0; i < n_files; i++)
         free(names[i]);
     free(rows);
-    free(pids);
-    free(fds);
     if (errors)
         return 2;
     return failed ? 1 : 0;

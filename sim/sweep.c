@@ -18,6 +18,7 @@
 #include "run.h"
 #include "scenario.h"
 #include "sweep.h"
+#include "workers.h"
 
 /* Banks of 2..16 packs (issue 7); the loader allows 32, the sweep stays in the asked range. */
 #define SW_MAX_PACKS 16
@@ -443,22 +444,6 @@ static int write_case(const sw_case *c, const char *dir, const char *stem, const
 
 /* ---- running one case ---- */
 
-static int mkdir_p(const char *dir)
-{
-    char buf[1024];
-    snprintf(buf, sizeof buf, "%s", dir);
-    for (char *p = buf + 1; *p; p++)
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-                return -1;
-            *p = '/';
-        }
-    if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-        return -1;
-    return 0;
-}
-
 /* Runs the case through the real loader (the file is what `run` would read), so a sweep failure
  * and the written scenario cannot disagree. Fills r; returns its status. */
 static int run_case(const sw_case *c, const sw_opts *o, const char *dir, const char *stem,
@@ -665,7 +650,7 @@ static void sweep_one(const sw_opts *o, long seed, const char *tmp, sw_row *w)
 
     /* Failing: keep the whole case and a shrunk one beside it in the output directory. */
     char stem[64], ini[1100], comment[1600];
-    if (mkdir_p(o->out_dir) != 0)
+    if (run_mkdir_p(o->out_dir) != 0)
         return;
     snprintf(stem, sizeof stem, "seed-%ld", seed);
     snprintf(comment, sizeof comment, "bmsagg-sim sweep seed %ld as generated: %s", seed, r.message);
@@ -706,35 +691,49 @@ static void sweep_one(const sw_opts *o, long seed, const char *tmp, sw_row *w)
 /* ---- the parent: fork per seed, any finished worker reaped first ---- */
 
 typedef struct {
-    pid_t pid;
-    int fd;
-    long seed;
-} slot;
+    const sw_opts *o;
+    const char *tmp;   /* the sweep's scratch directory */
+    bool tty;
+} sweep_ctx;
 
-static int collect(slot *sl, int st, sw_row *out)
+static void sweep_job(long i, void *result, void *ctx)
 {
-    char *p = (char *)out;
-    size_t left = sizeof *out;
-    while (left > 0) {
-        ssize_t n = read(sl->fd, p, left);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        p += n;
-        left -= (size_t)n;
+    const sweep_ctx *c = ctx;
+    long seed = c->o->from + i;
+    /* Each worker gets its own scratch subdirectory: candidate files never collide. */
+    char wtmp[700];
+    snprintf(wtmp, sizeof wtmp, "%s/%ld", c->tmp, seed);
+    if (mkdir(wtmp, 0700) != 0)
+        _exit(3);
+    sweep_one(c->o, seed, wtmp, result);
+    rmdir(wtmp);
+}
+
+static void sweep_lost(long i, int st, void *result, void *ctx)
+{
+    const sweep_ctx *c = ctx;
+    sw_row *w = result;
+    w->seed = c->o->from + i;
+    w->status = 2;
+    snprintf(w->violation, sizeof w->violation, "crash");
+    snprintf(w->message, sizeof w->message, "worker died (%s %d)", WIFSIGNALED(st) ? "signal" : "exit",
+             WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+}
+
+/* A failing seed is said at once (a long sweep is watched); a terminal also sees the count. */
+static void sweep_done(long i, long n_done, void *result, void *ctx)
+{
+    (void)i;
+    const sweep_ctx *c = ctx;
+    const sw_row *w = result;
+    if (w->status != 0) {
+        printf("  %s seed %ld: %s\n", w->status == 1 ? "FAIL" : "ERROR", w->seed, w->message);
+        fflush(stdout);
     }
-    close(sl->fd);
-    if (left > 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-        memset(out, 0, sizeof *out);
-        out->seed = sl->seed;
-        out->status = 2;
-        snprintf(out->violation, sizeof out->violation, "crash");
-        snprintf(out->message, sizeof out->message, "worker died (%s %d)",
-                 WIFSIGNALED(st) ? "signal" : "exit", WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
-        return -1;
+    if (c->tty) {
+        fprintf(stderr, "\r%ld/%ld seeds", n_done, c->o->seeds);
+        fflush(stderr);
     }
-    return 0;
 }
 
 static void print_reproduce(const sw_opts *o, long seed)
@@ -760,88 +759,20 @@ static int sweep_main(sw_opts *o)
         return 2;
     }
     sw_row *rows = calloc((size_t)o->seeds, sizeof *rows);
-    slot *slots = calloc((size_t)o->jobs, sizeof *slots);
-    if (!rows || !slots) {
+    if (!rows) {
         fprintf(stderr, "bmsagg-sim: out of memory\n");
         return 2;
     }
     printf("sweep: seeds %ld..%ld, %g days each, -j %d, config %s\n", o->from, o->from + o->seeds - 1,
            o->days, o->jobs, o->config_path ? o->config_path : "(defaults)");
     fflush(stdout);
-    fflush(stderr);
     bool tty = isatty(STDERR_FILENO) != 0;
-    long next = 0, done = 0;
-    int running = 0;
-    while (done < o->seeds) {
-        while (running < o->jobs && next < o->seeds) {
-            int pfd[2];
-            if (pipe(pfd) != 0) {
-                perror("pipe");
-                return 2;
-            }
-            pid_t pid = fork();
-            if (pid < 0) {
-                perror("fork");
-                return 2;
-            }
-            long seed = o->from + next;
-            if (pid == 0) {
-                close(pfd[0]);
-                /* Each worker gets its own scratch subdirectory: candidate files never collide. */
-                char wtmp[700];
-                snprintf(wtmp, sizeof wtmp, "%s/%ld", tmp, seed);
-                static sw_row w;
-                if (mkdir(wtmp, 0700) != 0)
-                    _exit(3);
-                sweep_one(o, seed, wtmp, &w);
-                rmdir(wtmp);
-                const char *p = (const char *)&w;
-                size_t left = sizeof w;
-                while (left > 0) {
-                    ssize_t n = write(pfd[1], p, left);
-                    if (n <= 0)
-                        _exit(3);
-                    p += n;
-                    left -= (size_t)n;
-                }
-                _exit(0);
-            }
-            close(pfd[1]);
-            for (int j = 0; j < o->jobs; j++)
-                if (slots[j].pid == 0) {
-                    slots[j] = (slot){pid, pfd[0], seed};
-                    break;
-                }
-            next++;
-            running++;
-        }
-        /* The row (under the pipe's 64 KiB buffer) is written before the worker exits, so reaping
-         * first and reading after cannot deadlock, and a slow shrink does not hold up the others. */
-        int st;
-        pid_t pid = waitpid(-1, &st, 0);
-        if (pid < 0) {
-            if (errno == EINTR)
-                continue;
-            perror("waitpid");
-            return 2;
-        }
-        for (int j = 0; j < o->jobs; j++)
-            if (slots[j].pid == pid) {
-                sw_row *w = &rows[slots[j].seed - o->from];
-                collect(&slots[j], st, w);
-                if (w->status != 0) {
-                    printf("  %s seed %ld: %s\n", w->status == 1 ? "FAIL" : "ERROR", w->seed, w->message);
-                    fflush(stdout);
-                }
-                slots[j].pid = 0;
-                running--;
-                done++;
-                break;
-            }
-        if (tty) {
-            fprintf(stderr, "\r%ld/%ld seeds", done, o->seeds);
-            fflush(stderr);
-        }
+    sweep_ctx ctx = {o, tmp, tty};
+    wk_spec ws = {sizeof *rows, rows, sweep_job, sweep_lost, sweep_done, &ctx};
+    if (wk_run(&ws, o->seeds, o->jobs) != 0) {
+        rmdir(tmp);
+        free(rows);
+        return 2;
     }
     if (tty)
         fputc('\n', stderr);
@@ -948,7 +879,6 @@ static int sweep_main(sw_opts *o)
            hot, ckpt);
     printf("  %-26s %.1f s (-j %d)\n", "wall time", wall, o->jobs);
     free(rows);
-    free(slots);
     if (errors)
         return 2;
     return failed ? 1 : 0;

@@ -5,6 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "bus.h"
 #include "conf.h"
@@ -13,6 +17,7 @@
 #include "pack.h"
 #include "run.h"
 #include "scenario.h"
+#include "workers.h"
 
 /* A bare pack: n cells at soc, no draw, no self-discharge, no balancer, no reported-SOC reset. */
 static void bare_pack(pack_t *k, int n, double soc, double cap_ah, double r0, double r1, double rext,
@@ -481,6 +486,66 @@ static void test_pack_limit_grace(void)
     CU_ASSERT_FALSE(inv_pack(&v, t + 1000, 1, &k, 60.0, 0.0, -10.0, true));
 }
 
+/* Forked workers: every result lands at its index, whatever order they finish in; a worker that
+ * dies costs its own row only, and the caller is told how it died. */
+typedef struct {
+    long value;
+    int lost_signal;
+    long done_calls;
+} wk_row;
+
+static void wk_test_job(long i, void *result, void *ctx)
+{
+    (void)ctx;
+    if (i == 5)
+        abort();               /* a crashing run */
+    if (i == 7)
+        _exit(4);              /* one that exits before sending anything */
+    /* Later jobs finish first: the order of completion is not the order of the results. */
+    struct timespec ts = {0, 1000000L * (12 - i)};
+    nanosleep(&ts, NULL);
+    ((wk_row *)result)->value = i * i;
+}
+
+static void wk_test_lost(long i, int st, void *result, void *ctx)
+{
+    (void)i;
+    (void)ctx;
+    ((wk_row *)result)->value = -1;
+    ((wk_row *)result)->lost_signal = WIFSIGNALED(st) ? WTERMSIG(st) : -WEXITSTATUS(st);
+}
+
+static void wk_test_done(long i, long n_done, void *result, void *ctx)
+{
+    (void)i;
+    (void)result;
+    long *calls = ctx;
+    CU_ASSERT_EQUAL(n_done, *calls + 1);
+    (*calls)++;
+}
+
+static void test_workers(void)
+{
+    wk_row rows[12];
+    memset(rows, 0x55, sizeof rows);
+    long calls = 0;
+    wk_spec w = {sizeof rows[0], rows, wk_test_job, wk_test_lost, wk_test_done, &calls};
+    CU_ASSERT_EQUAL(wk_run(&w, 12, 3), 0);
+    CU_ASSERT_EQUAL(calls, 12);
+    for (long i = 0; i < 12; i++) {
+        if (i == 5) {
+            CU_ASSERT_EQUAL(rows[i].value, -1);
+            CU_ASSERT_EQUAL(rows[i].lost_signal, SIGABRT);
+        } else if (i == 7) {
+            CU_ASSERT_EQUAL(rows[i].value, -1);
+            CU_ASSERT_EQUAL(rows[i].lost_signal, -4);
+        } else {
+            CU_ASSERT_EQUAL(rows[i].value, i * i);
+            CU_ASSERT_EQUAL(rows[i].lost_signal, 0);   /* handed to the job zeroed */
+        }
+    }
+}
+
 /* The loader names file, line, section and key for every kind of mistake. */
 static void expect_load_error(const char *text, const char *want)
 {
@@ -553,6 +618,7 @@ int main(void)
     CU_add_test(s, "bank: 1-pack fleet equals the pack alone", test_one_pack_fleet);
     CU_add_test(s, "bms: OVP delay and release", test_bms_ovp_delay_release);
     CU_add_test(s, "bms: reported SOC offset drift", test_reported_soc_offset_drift);
+    CU_add_test(s, "workers: results by index, a dying worker costs its row only", test_workers);
     CU_add_test(s, "run: same seed same hash, other seed other, checkpoint/restore same", test_determinism_hash);
     CU_add_test(s, "invariants catch a bad controller", test_invariants_catch_bad_controller);
     CU_add_test(s, "invariants: charge conservation", test_charge_conservation_catches_tampering);
