@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "invariant.h"
+#include "ocv.h"
 #include "tier.h"
 
 void inv_fmt_time(int64_t t_ms, char *buf, size_t len)
@@ -48,6 +49,24 @@ void inv_init(inv_t *v, const scn_t *s, const pol_config *cfg)
         v->over_ccl_since_ms[k] = v->over_dcl_since_ms[k] = -1;
     /* The controller needs a poll and its latency to see a change, and the CCL a tick to act. */
     v->tol_frac = s->tol_pct / 100.0;
+    /* The fullest a cell may get is 100 %, or, with the BMS's OVP set above the full cell's OCV
+     * (3.65 or 3.70 V against the model's 3.649 V), the SOC at which the OCV reaches that trip plus
+     * what the cell takes during the trip delay at the BMS's charge over-current limit: the BMS,
+     * not the controller, decides how far past full a cell it sees may go. */
+    ocv_init();
+    for (int k = 0; k < s->n_packs && k < SCN_MAX_PACKS; k++) {
+        const pack_params *pp = &s->pack[k];
+        double full_v = ocv_tab_v[OCV_POINTS - 1], hi = 1.0;
+        if (pp->ovp_v > full_v) {
+            double cap_min = INFINITY;
+            for (int i = 0; i < pp->n_cells; i++)
+                cap_min = pp->cell_cap_ah[i] < cap_min ? pp->cell_cap_ah[i] : cap_min;
+            hi += (pp->ovp_v - full_v) / OCV_EXTRAP_V_PER_UNIT;
+            if (cap_min > 0.0 && cap_min < INFINITY)
+                hi += pp->ocp_chg_a * pp->ovp_delay_s / (cap_min * 3600.0);
+        }
+        v->soc_max[k] = hi;
+    }
     v->grace_ms = (int64_t)(s->grace_s * 1000.0) + 2 * s->poll_ms + s->latency_ms;
 }
 
@@ -130,10 +149,10 @@ __attribute__((target_clones("avx2", "default")))
 static long conservation_scan4(const double *restrict soc, const double *restrict cap,
                                const double *restrict c0, const double *restrict sd,
                                const double *restrict qc, const double *restrict tl, double base,
-                               double el, int n4)
+                               double el, double hi, int n4)
 {
     const v4d vb = {base, base, base, base}, ve = {el, el, el, el};
-    const v4d zero = {0.0, 0.0, 0.0, 0.0}, one = {1.0, 1.0, 1.0, 1.0};
+    const v4d zero = {0.0, 0.0, 0.0, 0.0}, one = {hi, hi, hi, hi};
     const v4l abs_mask = {INT64_MAX, INT64_MAX, INT64_MAX, INT64_MAX};
     v4l acc = {0, 0, 0, 0};
     for (int j = 0; j < n4; j += 4) {
@@ -166,10 +185,11 @@ bool inv_pack(inv_t *v, int64_t now_ms, int k, const pack_t *p, double ccl_a, do
     const double *restrict soc = p->soc, *restrict cap = p->cap_as, *restrict c0 = p->c0_as;
     const double *restrict sd = p->p.sd_a, *restrict qc = p->q_cell_as, *restrict tl = p->tol_as;
     int j = n & ~3;
-    long bad = conservation_scan4(soc, cap, c0, sd, qc, tl, base, el, j);
+    const double hi = v->soc_max[k];
+    long bad = conservation_scan4(soc, cap, c0, sd, qc, tl, base, el, hi, j);
     for (; j < n; j++) {
         double d = soc[j] * cap[j] - c0[j] - base + sd[j] * el - qc[j];
-        bad += (d > tl[j]) | (d < -tl[j]) | (soc[j] < 0.0) | (soc[j] > 1.0);
+        bad += (d > tl[j]) | (d < -tl[j]) | (soc[j] < 0.0) | (soc[j] > hi);
     }
     if (bad)
         for (int i = 0; i < n; i++) {
@@ -179,11 +199,12 @@ bool inv_pack(inv_t *v, int64_t now_ms, int k, const pack_t *p, double ccl_a, do
                 return violate(v, now_ms, "charge-conservation", k, i,
                                "SOC moved %.6f As, the ledgers say %.6f As", got, want);
             /* A working BMS keeps every cell inside its capacity: OVP and UVP act on terminal
-             * voltages, which lead the OCV in the direction of the current. */
-            if (p->soc[i] < 0.0 || p->soc[i] > 1.0)
+             * voltages, which lead the OCV in the direction of the current. (Its OVP may be set
+             * above the full cell's OCV: then as far as that trip lets a cell go.) */
+            if (p->soc[i] < 0.0 || p->soc[i] > hi)
                 return violate(v, now_ms, "cell-soc-range", k, i,
-                               "true SOC %.4f %% outside 0..100 %% (cell at %.4f V)",
-                               100.0 * p->soc[i], p->v[i]);
+                               "true SOC %.4f %% outside 0..%.4f %% (cell at %.4f V)",
+                               100.0 * p->soc[i], 100.0 * hi, p->v[i]);
         }
     if (v->s->expect.safe && p->vmax >= p->p.ovp_v)
         return violate(v, now_ms, "cell-ovp", k, p->imax,
