@@ -1,6 +1,7 @@
 /* The aggregation policy: per-pack readings in, one virtual battery's values, limits and alarms out. */
 #include <math.h>
 
+#include "exact.h"
 #include "fmt.h"
 #include "guard.h"
 #include "policy.h"
@@ -213,6 +214,7 @@ void pol_init(pol_state *s)
     s->alpha_dt_s = s->alpha_tau_s = -1.0;
     s->alpha = 1.0;
     s->reason_key_valid = false;
+    s->reason_len = 0;
     for (int i = 0; i < REASON_KEY_SLOTS; i++)
         s->reason_key[i] = 0;
     s->reason[0] = '\0';
@@ -354,7 +356,7 @@ static void aggregate(const pol_state *s, const pol_config *c, int n, bank_view 
         }
         if (rdg_has(r, RDG_MIN_CELL) && rdg_has(r, RDG_MAX_CELL)) {
             /* In microvolts, for the same reason as the spread. */
-            double d = round((r->max_cell_v - r->min_cell_v) * 1e6) / 1e6;
+            double d = exact_round((r->max_cell_v - r->min_cell_v) * 1e6) / 1e6;
             if (d > v->max_delta_v) {
                 v->max_delta_v = d;
                 if (d > c->spike_cell_delta_v)
@@ -394,7 +396,7 @@ static void aggregate(const pol_state *s, const pol_config *c, int n, bank_view 
     out->spread_valid = v->n_soc > 0;
     /* Rounded to a millionth of a point so that 20.1 - 15.1 lands on the 5.00 boundary the
      * user wrote, not on either side of it by float noise. */
-    out->spread_pct = out->spread_valid ? round((v->soc_max - v->soc_min) * 1e6) / 1e6 : NAN;
+    out->spread_pct = out->spread_valid ? exact_round((v->soc_max - v->soc_min) * 1e6) / 1e6 : NAN;
     out->voltage_valid = n_v > 0;
     out->voltage_v = n_v > 0 ? v_sum / n_v : NAN;
     /* Sums over some packs only would look plausible and be wrong: all or invalid. */
@@ -451,8 +453,9 @@ static void gather_share_inputs(const pol_state *s, const bank_view *v, int n, s
     in->dis = (share_in){dis, has_dcl, in->cap_ah, in->current_a, in->dcl_a};
 }
 
-static void write_reason(const pol_config *c, const pol_state *s, const pol_output *out,
-                         const limit_pick *p, int n_expected, char *buf)
+/* Writes the reason text into buf (POL_REASON_LEN bytes); returns its length. */
+static int write_reason(const pol_config *c, const pol_state *s, const pol_output *out,
+                        const limit_pick *p, int n_expected, char *buf)
 {
     fmt_buf b;
     fmt_start(&b, buf, POL_REASON_LEN);
@@ -531,6 +534,7 @@ static void write_reason(const pol_config *c, const pol_state *s, const pol_outp
     case POL_LIM_COUNT:
         break;
     }
+    return (int)b.pos;
 }
 
 /* A number as write_reason shows it: the integer fmt_num prints, with NaN (printed "nan")
@@ -538,6 +542,17 @@ static void write_reason(const pol_config *c, const pol_state *s, const pol_outp
 static int64_t key_num(double value, int decimals)
 {
     return isnan(value) ? INT64_MIN : fmt_scaled(value, decimals);
+}
+
+/* A number that changes only with the config: its bits, which need no formatting. Equal bits
+ * print the same text; a change that would print the same just rebuilds the same text. */
+static int64_t key_bits(double value)
+{
+    union {
+        double d;
+        int64_t i;
+    } u = {value};
+    return u.i;
 }
 
 /* Marks a key built by this layout, so a key restored from an older core's snapshot never
@@ -555,15 +570,15 @@ static int reason_key(const pol_config *c, const pol_state *s, const pol_output 
     key[len++] = REASON_KEY_TAG | (int64_t)p->why;
     switch (p->why) {
     case POL_LIM_NOMINAL:
-        key[len++] = key_num(c->nominal_ccl_a, 0);
+        key[len++] = key_bits(c->nominal_ccl_a);
         break;
     case POL_LIM_TIER:
         key[len++] = out->spread_valid ? key_num(out->spread_pct, 1) : INT64_MIN;
-        key[len++] = key_num(c->tier_ccl_pct[out->tier], 0);
+        key[len++] = key_bits(c->tier_ccl_pct[out->tier]);
         break;
     case POL_LIM_SPIKE:
         key[len++] = label;
-        key[len++] = key_num(c->tier_ccl_pct[out->tier], 0);
+        key[len++] = key_bits(c->tier_ccl_pct[out->tier]);
         break;
     case POL_LIM_CELL_TAPER:
     case POL_LIM_CELL_STOP:
@@ -695,10 +710,12 @@ int pol_step(pol_state *s, const pol_config *c, int64_t now_ms, const rdg_readin
     bool too_few = v.n_online < c->min_packs_online || v.n_online == 0;
     if (too_few)
         consider(&ccl, 0.0, POL_LIM_TOO_FEW_PACKS, -1);
+    /* The cell guard's fraction of nominal: a stop here, a taper further down. */
+    double cell_frac = 1.0;
     if (out->max_cell_pack >= 0) {
-        double frac = guard_ccl_fraction(out->max_cell_v, c->cell_taper_start_v, c->cell_taper_end_v,
-                                         c->cell_taper_floor_pct / 100.0, c->cell_stop_v);
-        if (frac <= 0.0)
+        cell_frac = guard_ccl_fraction(out->max_cell_v, c->cell_taper_start_v, c->cell_taper_end_v,
+                                       c->cell_taper_floor_pct / 100.0, c->cell_stop_v);
+        if (cell_frac <= 0.0)
             consider(&ccl, 0.0, POL_LIM_CELL_STOP, out->max_cell_pack);
     }
     /* exp() once per distinct (dt, tau): the tick period is nearly always the same. */
@@ -721,11 +738,8 @@ int pol_step(pol_state *s, const pol_config *c, int64_t now_ms, const rdg_readin
         consider(&ccl, 0.0, POL_LIM_PACK_BLOCKED, -1);
     consider(&ccl, out->tier_ccl_a * scale, out->spike ? POL_LIM_SPIKE : POL_LIM_TIER,
              out->spike ? v.spike_pack : -1);
-    if (out->max_cell_pack >= 0) {
-        double frac = guard_ccl_fraction(out->max_cell_v, c->cell_taper_start_v, c->cell_taper_end_v,
-                                         c->cell_taper_floor_pct / 100.0, c->cell_stop_v);
-        consider(&ccl, nominal * frac, POL_LIM_CELL_TAPER, out->max_cell_pack);
-    }
+    if (out->max_cell_pack >= 0)
+        consider(&ccl, nominal * cell_frac, POL_LIM_CELL_TAPER, out->max_cell_pack);
     consider(&ccl, chg_share_lim, POL_LIM_PACK_SHARE, chg_bind);
     /* A pack that has reported its cells and stops: the cell guard is blind to it, so charge as
      * if its cells were in the taper's last stretch until they are back. (A BMS that never
@@ -847,15 +861,23 @@ int pol_step(pol_state *s, const pol_config *c, int64_t now_ms, const rdg_readin
     for (int i = 0; same && i < key_len; i++)
         same = key[i] == s->reason_key[i];
     if (!same) {
-        write_reason(c, s, out, &ccl, n_expected, s->reason);
+        s->reason_len = write_reason(c, s, out, &ccl, n_expected, s->reason);
         for (int i = 0; i < key_len; i++)
             s->reason_key[i] = key[i];
         s->reason_key_valid = true;
     }
-    for (int i = 0; i < POL_REASON_LEN; i++) {
-        out->reason[i] = s->reason[i];
-        if (!s->reason[i])
-            break;
+    /* The text and its NUL in one block copy; the length is trusted only where it is the
+     * text's (a damaged snapshot takes the byte-by-byte way). */
+    int64_t len = s->reason_len;
+    if (len >= 0 && len < POL_REASON_LEN && s->reason[len] == '\0') {
+        for (int64_t i = 0; i <= len; i++)
+            out->reason[i] = s->reason[i];
+    } else {
+        for (int i = 0; i < POL_REASON_LEN; i++) {
+            out->reason[i] = s->reason[i];
+            if (!s->reason[i])
+                break;
+        }
     }
     return 0;
 }

@@ -179,7 +179,8 @@ typedef struct {
     bool out_cleared;
     double alpha_dt_s, alpha_tau_s, alpha;
     bool reason_key_valid;
-    int64_t reason_key[12];
+    int64_t reason_key[11];
+    int64_t reason_len;          /* strlen(reason) */
     char reason[POL_REASON_LEN];
 } pol_state;
 

@@ -96,61 +96,75 @@ static bool in_range(double x, double lo, double hi)
 }
 
 /* Every present field inside its range, cells in order, alarm levels at most 2: the usual
- * reading, judged in one branch-free pass. A NaN or infinity fails its range too, so a reading
- * that passes here is RDG_OK under the full check; one that fails goes through the full check,
- * which names the first reason in its documented order. */
-static bool in_range_nb(double x, double lo, double hi)
+ * reading, judged in one pass with no branch per field. A NaN fails every range, and with finite
+ * cell bounds every range is finite, so a reading that passes here is RDG_OK under the full
+ * check; one that fails goes through the full check, which names the first reason in its
+ * documented order. */
+
+/* 1 when x is outside [lo, hi] or NaN. Bitwise | on the two 0/1 compares, not ||: no branch,
+ * and both compares are cheap and never trap. */
+static uint32_t out_nb(double x, double lo, double hi)
 {
-    return (x >= lo) & (x <= hi);   /* no branch: both compares are cheap and never trap */
+    return (uint32_t)!(x >= lo) | (uint32_t)!(x <= hi);
 }
 
 static bool plainly_ok(const rdg_reading *r, double cell_lo_v, double cell_hi_v)
 {
-    /* With finite bounds every range is finite, so passing it also says the value is. */
-    if (!(isfinite(cell_lo_v) && isfinite(cell_hi_v)))
-        return false;
+    if (!(cell_lo_v > -INFINITY && cell_hi_v < INFINITY))
+        return false;   /* an infinite bound would let an infinite cell pass */
+    /* A bit per field out of range, present or not; only the present ones count. Symmetric
+     * ranges test |x| once (fabs is exact, and NaN fails either way). */
+    uint32_t bad = out_nb(r->soc_pct, 0.0, 100.0) << RDG_SOC |
+                   out_nb(r->voltage_v, 0.0, 1000.0) << RDG_VOLTAGE |
+                   (uint32_t)!(fabs(r->current_a) <= 10000.0) << RDG_CURRENT |
+                   (uint32_t)!(fabs(r->power_w) <= 1e7) << RDG_POWER |
+                   out_nb(r->temperature_c, -60.0, 150.0) << RDG_TEMPERATURE |
+                   out_nb(r->min_cell_v, cell_lo_v, cell_hi_v) << RDG_MIN_CELL |
+                   out_nb(r->max_cell_v, cell_lo_v, cell_hi_v) << RDG_MAX_CELL |
+                   out_nb(r->installed_cap_ah, 0.0, 100000.0) << RDG_INSTALLED_CAP |
+                   (uint32_t)!(r->installed_cap_ah > 0.0) << RDG_INSTALLED_CAP |
+                   out_nb(r->remaining_cap_ah, 0.0, 100000.0) << RDG_REMAINING_CAP |
+                   (uint32_t)!(fabs(r->consumed_ah) <= 100000.0) << RDG_CONSUMED_AH |
+                   out_nb(r->cvl_v, 0.0, 1000.0) << RDG_CVL |
+                   out_nb(r->ccl_a, 0.0, 10000.0) << RDG_CCL |
+                   out_nb(r->dcl_a, 0.0, 10000.0) << RDG_DCL;
     const uint32_t p = r->present;
-#define RDG_OK_IF(f, cond) (((p & RDG_BIT(f)) == 0) | (cond))
-    bool ok = RDG_OK_IF(RDG_SOC, in_range_nb(r->soc_pct, 0.0, 100.0)) &
-              RDG_OK_IF(RDG_VOLTAGE, in_range_nb(r->voltage_v, 0.0, 1000.0)) &
-              RDG_OK_IF(RDG_CURRENT, in_range_nb(r->current_a, -10000.0, 10000.0)) &
-              RDG_OK_IF(RDG_POWER, in_range_nb(r->power_w, -1e7, 1e7)) &
-              RDG_OK_IF(RDG_TEMPERATURE, in_range_nb(r->temperature_c, -60.0, 150.0)) &
-              RDG_OK_IF(RDG_MIN_CELL, in_range_nb(r->min_cell_v, cell_lo_v, cell_hi_v)) &
-              RDG_OK_IF(RDG_MAX_CELL, in_range_nb(r->max_cell_v, cell_lo_v, cell_hi_v)) &
-              RDG_OK_IF(RDG_INSTALLED_CAP, in_range_nb(r->installed_cap_ah, 0.0, 100000.0) &
-                                               (r->installed_cap_ah > 0.0)) &
-              RDG_OK_IF(RDG_REMAINING_CAP, in_range_nb(r->remaining_cap_ah, 0.0, 100000.0)) &
-              RDG_OK_IF(RDG_CONSUMED_AH, in_range_nb(r->consumed_ah, -100000.0, 100000.0)) &
-              RDG_OK_IF(RDG_CVL, in_range_nb(r->cvl_v, 0.0, 1000.0)) &
-              RDG_OK_IF(RDG_CCL, in_range_nb(r->ccl_a, 0.0, 10000.0)) &
-              RDG_OK_IF(RDG_DCL, in_range_nb(r->dcl_a, 0.0, 10000.0));
-#undef RDG_OK_IF
+    if (bad & p)
+        return false;
     if ((p & RDG_BIT(RDG_MIN_CELL)) && (p & RDG_BIT(RDG_MAX_CELL)) && r->min_cell_v > r->max_cell_v)
-        ok = false;
+        return false;
     /* Only the alarms that are present, lowest first, stopping after the highest. */
     uint32_t m = r->alarm_present & (RDG_BIT(RDG_AL_COUNT) - 1u);
     for (int a = 0; m != 0; a++, m >>= 1)
         if ((m & 1u) && r->alarm[a] > 2)
-            ok = false;
-    return ok;
+            return false;
+    return true;
 }
 
 rdg_verdict rdg_validate(const rdg_reading *r, double cell_lo_v, double cell_hi_v)
 {
-    if (plainly_ok(r, cell_lo_v, cell_hi_v))
-        return RDG_OK;
-    const double vals[RDG_FIELD_COUNT] = {
-        [RDG_SOC] = r->soc_pct, [RDG_VOLTAGE] = r->voltage_v, [RDG_CURRENT] = r->current_a,
-        [RDG_POWER] = r->power_w, [RDG_TEMPERATURE] = r->temperature_c,
-        [RDG_MIN_CELL] = r->min_cell_v, [RDG_MAX_CELL] = r->max_cell_v,
-        [RDG_INSTALLED_CAP] = r->installed_cap_ah, [RDG_REMAINING_CAP] = r->remaining_cap_ah,
-        [RDG_CONSUMED_AH] = r->consumed_ah, [RDG_CVL] = r->cvl_v, [RDG_CCL] = r->ccl_a,
-        [RDG_DCL] = r->dcl_a, [RDG_ALLOW_CHARGE] = 0.0, [RDG_ALLOW_DISCHARGE] = 0.0,
-    };
-    for (int f = 0; f < RDG_FIELD_COUNT; f++)
-        if (rdg_has(r, (enum rdg_field)f) && !isfinite(vals[f]))
-            return RDG_BAD_NONFINITE;
+    return plainly_ok(r, cell_lo_v, cell_hi_v) ? RDG_OK : rdg_first_fault(r, cell_lo_v, cell_hi_v);
+}
+
+rdg_verdict rdg_first_fault(const rdg_reading *r, double cell_lo_v, double cell_hi_v)
+{
+    /* Field by field, not through an array of the values: the compiler would build that array
+     * ahead of the fast path's early return above. */
+    uint32_t nonfinite = (uint32_t)!isfinite(r->soc_pct) << RDG_SOC |
+                         (uint32_t)!isfinite(r->voltage_v) << RDG_VOLTAGE |
+                         (uint32_t)!isfinite(r->current_a) << RDG_CURRENT |
+                         (uint32_t)!isfinite(r->power_w) << RDG_POWER |
+                         (uint32_t)!isfinite(r->temperature_c) << RDG_TEMPERATURE |
+                         (uint32_t)!isfinite(r->min_cell_v) << RDG_MIN_CELL |
+                         (uint32_t)!isfinite(r->max_cell_v) << RDG_MAX_CELL |
+                         (uint32_t)!isfinite(r->installed_cap_ah) << RDG_INSTALLED_CAP |
+                         (uint32_t)!isfinite(r->remaining_cap_ah) << RDG_REMAINING_CAP |
+                         (uint32_t)!isfinite(r->consumed_ah) << RDG_CONSUMED_AH |
+                         (uint32_t)!isfinite(r->cvl_v) << RDG_CVL |
+                         (uint32_t)!isfinite(r->ccl_a) << RDG_CCL |
+                         (uint32_t)!isfinite(r->dcl_a) << RDG_DCL;
+    if (nonfinite & r->present)
+        return RDG_BAD_NONFINITE;
 
     if (rdg_has(r, RDG_SOC) && !in_range(r->soc_pct, 0.0, 100.0))
         return RDG_BAD_SOC;

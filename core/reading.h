@@ -117,4 +117,9 @@ static inline bool rdg_has(const rdg_reading *r, enum rdg_field f)
  * cell_max_plausible_v). Returns RDG_OK or the first reason the reading is unusable. */
 rdg_verdict rdg_validate(const rdg_reading *r, double cell_lo_v, double cell_hi_v);
 
+/* The same verdict by the full check alone, field by field in the documented order.
+ * rdg_validate calls it only for a reading its one-pass check did not pass: kept a separate
+ * function so that the usual reading does not pay for its setup. */
+rdg_verdict rdg_first_fault(const rdg_reading *r, double cell_lo_v, double cell_hi_v);
+
 #endif

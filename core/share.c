@@ -50,8 +50,11 @@ double share_step(share_smoother *s, const share_in *in, int n, double sign, dou
         bool in_member = (member & (1u << i)) != 0;
         double share;
         if (measured) {
-            double c = sign * in->current_a[i];
-            double inst = in_member && c > 0.0 ? c / cur_total : 0.0;
+            double inst = 0.0;
+            if (in_member) {
+                double c = sign * in->current_a[i];
+                inst = c > 0.0 ? c / cur_total : 0.0;
+            }
             if (restart)
                 s->sm[i] = inst;
             else

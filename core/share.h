@@ -18,7 +18,7 @@ void share_smoother_init(share_smoother *s);
 
 /* One direction's inputs for packs 0..n-1 (n <= SHARE_MAX_PACKS), bit i of a mask for pack i.
  * Members are the packs that take current this way (online, FET not open); a member's
- * capacity or current is NaN when unknown. */
+ * capacity or current is NaN when unknown. The arrays are read at members only. */
 typedef struct {
     uint32_t member;
     uint32_t has_limit;        /* the pack publishes its own limit this way */

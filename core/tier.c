@@ -1,6 +1,5 @@
 /* The SOC-spread tier table and its anti-flap state machine: tighten at once, loosen only after a hold. */
-#include <math.h>
-
+#include "exact.h"
 #include "tier.h"
 
 int tier_lookup(const double *bound_pct, int n_tiers, double spread_pct)
@@ -29,7 +28,7 @@ double tier_amps(double nominal_a, double pct)
 {
     /* Multiply before dividing: 150 * 85 = 12750 is exact, so 127.5 rounds up to 128
      * as the original design says, where 150 * 0.85 would land just below. */
-    return floor(nominal_a * pct / 100.0 + 0.5);
+    return exact_floor(nominal_a * pct / 100.0 + 0.5);
 }
 
 void tier_flap_init(tier_flap *f)

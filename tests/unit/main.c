@@ -43,6 +43,7 @@ int main(int argc, char **argv)
         {"reading", suite_reading}, {"tier", suite_tier},   {"latch", suite_latch},
         {"guard", suite_guard},     {"share", suite_share}, {"fmt", suite_fmt},
         {"policy", suite_policy},   {"conf", suite_conf},   {"prop", suite_prop},     {"record", suite_record},
+        {"exact", suite_exact},
     };
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         if (!only || strcmp(only, all[i].name) == 0)

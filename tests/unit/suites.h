@@ -16,6 +16,7 @@ void suite_policy(void);
 void suite_conf(void);
 void suite_prop(void);
 void suite_record(void);
+void suite_exact(void);
 
 /* A plausible reading of a 16S LFP pack at this SOC, every field present and fresh. */
 void tu_pack(rdg_reading *r, double soc_pct);

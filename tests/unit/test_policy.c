@@ -509,6 +509,60 @@ static void test_config_check(void)
     CU_ASSERT_STRING_EQUAL(key, "tier_ccl_pct");
 }
 
+/* The reason text of the limiters the other tests do not name, and a text that follows its
+ * value while the limiter stays the same (the text is cached between changes). */
+static void test_reason_texts(void)
+{
+    setup3(60, 60, 60);
+    step(3);
+    CU_ASSERT_EQUAL(out.ccl_limiter, POL_LIM_NOMINAL);
+    CU_ASSERT_STRING_EQUAL(out.reason, "nominal 150 A");
+
+    rdg_set(&r[1], RDG_MAX_CELL, 3.50);
+    step(3);
+    CU_ASSERT_EQUAL(out.ccl_limiter, POL_LIM_CELL_TAPER);
+    CU_ASSERT_STRING_EQUAL(out.reason, "high cell 3.500 V on pack 2: taper");
+    rdg_set(&r[1], RDG_MIN_CELL, 3.40);   /* no spike: the delta stays below 0.20 V */
+    rdg_set(&r[1], RDG_MAX_CELL, 3.52);
+    step(3);
+    CU_ASSERT_STRING_EQUAL(out.reason, "high cell 3.520 V on pack 2: taper");
+
+    /* Back down: the limits climb at the ramp. */
+    rdg_set(&r[1], RDG_MIN_CELL, 3.30);
+    rdg_set(&r[1], RDG_MAX_CELL, 3.32);
+    step(3);
+    CU_ASSERT_EQUAL(out.ccl_limiter, POL_LIM_RAMP);
+    CU_ASSERT_STRING_EQUAL(out.reason, "ramping up");
+
+    /* A rejected reading holds the limits. */
+    rdg_set(&r[2], RDG_SOC, NAN);
+    step(3);
+    CU_ASSERT_EQUAL(out.ccl_limiter, POL_LIM_BAD_READING);
+    CU_ASSERT_STRING_EQUAL(out.reason, "bad reading from pack 3: holding");
+
+    /* The spread's text follows the spread within one tier. */
+    setup3(71, 60, 60);
+    step(3);
+    CU_ASSERT_STRING_EQUAL(out.reason, "SOC spread 11.0 pp: tier 66%");
+    rdg_set(&r[0], RDG_SOC, 72.04);
+    step(3);
+    CU_ASSERT_STRING_EQUAL(out.reason, "SOC spread 12.0 pp: tier 66%");
+    rdg_set(&r[0], RDG_SOC, 72.06);
+    step(3);
+    CU_ASSERT_STRING_EQUAL(out.reason, "SOC spread 12.1 pp: tier 66%");
+
+    setup3(60, 60, 60);
+    cfg.min_packs_online = 2;
+    cfg.expected_packs = 3;
+    step(3);
+    r[0].fresh = r[1].fresh = false;
+    t_ms += 20000;   /* two packs stale */
+    r[2].fresh = true;
+    CU_ASSERT_EQUAL_FATAL(pol_step(&st, &cfg, t_ms, r, 3, &out), 0);
+    CU_ASSERT_EQUAL(out.ccl_limiter, POL_LIM_TOO_FEW_PACKS);
+    CU_ASSERT_STRING_EQUAL(out.reason, "too few packs online (1)");
+}
+
 void suite_policy(void)
 {
     CU_pSuite s = CU_add_suite("policy", NULL, NULL);
@@ -531,4 +585,5 @@ void suite_policy(void)
     CU_add_test(s, "capacity-weighted SOC", test_weighted_soc);
     CU_add_test(s, "config coherence checks", test_config_check);
     CU_add_test(s, "fewer tiers after a reload keep the tier in range", test_fewer_tiers_on_reload);
+    CU_add_test(s, "reason text of each limiter follows its values", test_reason_texts);
 }

@@ -1,5 +1,6 @@
 /* Suite prop: seeded random property tests of the policy (seed printed by the runner). */
 #include <math.h>
+#include <string.h>
 
 #include "suites.h"
 
@@ -192,6 +193,70 @@ static void test_dynamic(void)
     }
 }
 
+/* The reason text is rebuilt only when what it shows changes: over random time series that
+ * visit every limiter, the published text equals the text a state with no cached text builds
+ * from the same tick. */
+static void test_reason_cache(void)
+{
+    rng_state = tu_seed ^ 0x7e7e;
+    pol_config c;
+    pol_config_default(&c);
+    c.expected_packs = 4;
+    c.min_packs_online = 2;
+    c.share_min_current_a = 5.0;
+    static pol_output out, fresh;
+    static pol_state s, s2;
+    bool seen[POL_LIM_COUNT] = {false};
+    int stale = 0;
+    for (int k = 0; k < 40; k++) {
+        bank b;
+        random_bank(&b);
+        b.n = rng_int(2, 4);
+        /* Every other series is a full, quiet bank at close SOCs: the nominal and offline
+         * limiters bind only at tier 0 with nothing else in the way. */
+        bool quiet = k % 2 == 0;
+        if (quiet) {
+            b.n = 4;
+            for (int i = 0; i < b.n; i++)
+                rdg_set(&b.r[i], RDG_SOC, 60.0 + rng_uniform(0.0, 3.0));
+        }
+        pol_init(&s);
+        int64_t t = 0;
+        for (int step = 0; step < 1500; step++) {
+            for (int i = 0; i < b.n; i++) {
+                rdg_reading *r = &b.r[i];
+                double soc = isnan(r->soc_pct) ? 60.0 : r->soc_pct + rng_uniform(-0.3, 0.3);
+                rdg_set(r, RDG_SOC, soc < 0 ? 0 : soc > 100 ? 100 : soc);
+                double top = rng_int(0, quiet ? 30 : 3) == 0 ? rng_uniform(3.40, 3.62) : rng_uniform(3.30, 3.44);
+                rdg_set(r, RDG_MAX_CELL, top);
+                rdg_set(r, RDG_MIN_CELL, top - (rng_int(0, 30) == 0 ? 0.25 : rng_uniform(0.0, 0.05)));
+                rdg_set(r, RDG_CURRENT, rng_uniform(-40.0, 40.0));
+                rdg_set(r, RDG_CCL, rng_int(0, quiet ? 40 : 4) == 0 ? rng_uniform(0.0, 60.0) : 200.0);
+                rdg_set(r, RDG_ALLOW_CHARGE, rng_int(0, 15) != 0);
+                if (rng_int(0, 40) == 0)
+                    r->present &= ~RDG_BIT(RDG_MAX_CELL);   /* cells lost */
+                if (rng_int(0, 60) == 0)
+                    r->soc_pct = NAN;                       /* a rejected reading */
+                r->label = rng_int(0, 10) == 0 ? -1 : 100 + i;
+                r->fresh = rng_int(0, 12) != 0;
+            }
+            t += rng_int(0, 50) == 0 ? rng_int(10000, 30000) : 1000;   /* now and then all stale */
+            s2 = s;
+            s2.reason_key_valid = false;
+            CU_ASSERT_EQUAL_FATAL(pol_step(&s, &c, t, b.r, b.n, &out), 0);
+            CU_ASSERT_EQUAL_FATAL(pol_step(&s2, &c, t, b.r, b.n, &fresh), 0);
+            if (strcmp(out.reason, fresh.reason) != 0)
+                stale++;
+            seen[out.ccl_limiter] = true;
+        }
+    }
+    CU_ASSERT_EQUAL(stale, 0);
+    /* The series must have visited every limiter that can bind the CCL, or it proves little. */
+    for (int l = 0; l < POL_LIM_COUNT; l++)
+        if (!seen[l])
+            CU_FAIL("a limiter never bound in the reason-cache series");
+}
+
 void suite_prop(void)
 {
     CU_pSuite s = CU_add_suite("prop", NULL, NULL);
@@ -199,4 +264,6 @@ void suite_prop(void)
     CU_add_test(s, "CCL non-increasing in spread and max cell voltage", test_monotone);
     CU_add_test(s, "pack order does not matter", test_order);
     CU_add_test(s, "ramp and tier respected over random time series", test_dynamic);
+    CU_add_test(s, "cached reason text equals a fresh one (random series, every limiter)",
+                test_reason_cache);
 }

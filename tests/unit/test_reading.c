@@ -81,6 +81,57 @@ static void test_ranges(void)
     CU_ASSERT_EQUAL(check(&r), RDG_BAD_ALARM);
 }
 
+/* The one-pass check behind rdg_validate and the field-by-field rdg_first_fault give the same
+ * verdict for any reading: values at, just inside and just outside every bound, NaN, infinities
+ * and -0.0, in any field, present or not, with finite and infinite cell bounds. */
+static double edge_value(unsigned long long z, double lo, double hi)
+{
+    switch (z % 12) {
+    case 0: return lo;
+    case 1: return hi;
+    case 2: return nextafter(lo, -INFINITY);
+    case 3: return nextafter(hi, INFINITY);
+    case 4: return NAN;
+    case 5: return INFINITY;
+    case 6: return -INFINITY;
+    case 7: return -0.0;
+    case 8: return 0.0;
+    default: return lo + (hi - lo) * (double)((z >> 8) % 1000) / 999.0;
+    }
+}
+
+static void test_one_pass_equals_full(void)
+{
+    static const double lo[RDG_DCL + 1] = {0, 0, -10000, -1e7, -60, 1.5, 1.5, 0, 0, -100000, 0, 0, 0};
+    static const double hi[RDG_DCL + 1] = {100, 1000, 10000, 1e7, 150, 5, 5, 100000, 100000, 100000,
+                                           1000, 10000, 10000};
+    unsigned long long z = tu_seed ^ 0x52454144ull;
+    int differ = 0;
+    for (int k = 0; k < 200000; k++) {
+        rdg_reading r;
+        rdg_clear(&r);
+        /* Mostly plausible, with one or two fields pushed to an edge. */
+        for (int f = 0; f <= RDG_DCL; f++) {
+            z = z * 6364136223846793005ull + 1442695040888963407ull;
+            double x = (z >> 40) % 8 == 0 ? edge_value(z >> 4, lo[f], hi[f])
+                                           : lo[f] + (hi[f] - lo[f]) * (double)((z >> 20) % 1000) / 999.0;
+            if (f == RDG_MIN_CELL || f == RDG_MAX_CELL)
+                x = (z >> 40) % 8 == 0 ? edge_value(z >> 4, 1.5, 5.0) : 3.2 + 0.001 * (double)((z >> 20) % 200);
+            rdg_set(&r, (enum rdg_field)f, x);
+        }
+        z = z * 6364136223846793005ull + 1442695040888963407ull;
+        r.present = (z >> 33) % 4 == 0 ? (uint32_t)(z >> 17) : 0x7fffu;
+        r.alarm_present = (uint32_t)(z >> 5) & 0xffffu;
+        for (int a = 0; a < RDG_AL_COUNT; a++)
+            r.alarm[a] = (uint8_t)((z >> (a % 40)) % 41 == 0 ? 3 : (z >> a) % 3);
+        double cell_lo = (z >> 50) % 64 == 0 ? -INFINITY : 1.5;
+        double cell_hi = (z >> 44) % 64 == 0 ? INFINITY : (z >> 38) % 64 == 0 ? NAN : 5.0;
+        if (rdg_validate(&r, cell_lo, cell_hi) != rdg_first_fault(&r, cell_lo, cell_hi))
+            differ++;
+    }
+    CU_ASSERT_EQUAL(differ, 0);
+}
+
 static void test_names(void)
 {
     CU_ASSERT_STRING_EQUAL(rdg_alarm_name(RDG_AL_CELL_IMBALANCE), "CellImbalance");
@@ -101,4 +152,5 @@ void suite_reading(void)
     CU_add_test(s, "NaN/Inf in any present field rejected", test_nonfinite_each_field);
     CU_add_test(s, "range boundaries", test_ranges);
     CU_add_test(s, "alarm and verdict names", test_names);
+    CU_add_test(s, "one-pass check equals the field-by-field one (property)", test_one_pass_equals_full);
 }
