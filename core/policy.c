@@ -453,6 +453,13 @@ static void gather_share_inputs(const pol_state *s, const bank_view *v, int n, s
     in->dis = (share_in){dis, has_dcl, in->cap_ah, in->current_a, in->dcl_a};
 }
 
+/* n bytes from src to dst, which do not overlap: the compiler may make it one block copy. */
+static void copy_bytes(char *restrict dst, const char *restrict src, int n)
+{
+    for (int i = 0; i < n; i++)
+        dst[i] = src[i];
+}
+
 /* Writes the reason text into buf (POL_REASON_LEN bytes); returns its length. */
 static int write_reason(const pol_config *c, const pol_state *s, const pol_output *out,
                         const limit_pick *p, int n_expected, char *buf)
@@ -626,33 +633,30 @@ int pol_step(pol_state *s, const pol_config *c, int64_t now_ms, const rdg_readin
     int64_t stale_ms = (int64_t)(c->stale_timeout_s * 1000.0);
     int bad_pack = -1;
 
-    /* 1. Accept or reject the fresh readings. */
-    for (int i = 0; i < n; i++) {
-        const rdg_reading *r = &readings[i];
-        if (!r->fresh)
-            continue;
-        rdg_verdict v = rdg_validate(r, c->cell_min_plausible_v, c->cell_max_plausible_v);
-        if (v == RDG_OK) {
-            if (rdg_has(r, RDG_MAX_CELL))
-                s->had_cells |= 1u << i;
-            s->last_good[i] = *r;
-            s->has_good[i] = true;
-            s->last_good_ms[i] = now_ms;
-            s->rejected_now[i] = false;
-        } else {
-            s->rejected_now[i] = true;
-            s->rejected_count[i]++;
-            s->rejected_total++;
-            s->last_verdict[i] = v;
-            /* The label may be all we can trust of a rejected reading. */
-            s->last_good[i].label = r->label;
-        }
-    }
-
-    /* 2. Who is online. */
+    /* 1. Accept or reject the fresh readings; 2. who is online (one pass: a pack's state
+     * depends on its own reading only). */
     bank_view v;
     v.n_online = 0;
     for (int i = 0; i < n; i++) {
+        const rdg_reading *r = &readings[i];
+        if (r->fresh) {
+            rdg_verdict verdict = rdg_validate(r, c->cell_min_plausible_v, c->cell_max_plausible_v);
+            if (verdict == RDG_OK) {
+                if (rdg_has(r, RDG_MAX_CELL))
+                    s->had_cells |= 1u << i;
+                s->last_good[i] = *r;
+                s->has_good[i] = true;
+                s->last_good_ms[i] = now_ms;
+                s->rejected_now[i] = false;
+            } else {
+                s->rejected_now[i] = true;
+                s->rejected_count[i]++;
+                s->rejected_total++;
+                s->last_verdict[i] = verdict;
+                /* The label may be all we can trust of a rejected reading. */
+                s->last_good[i].label = r->label;
+            }
+        }
         v.online[i] = s->has_good[i] && now_ms - s->last_good_ms[i] <= stale_ms;
         if (v.online[i])
             v.n_online++;
@@ -836,21 +840,28 @@ int pol_step(pol_state *s, const pol_config *c, int64_t now_ms, const rdg_readin
         s->out_cleared = true;
     }
     s->last_n = n;
-    for (int i = 0; i < clear_to; i++) {
+    for (int i = 0; i < n; i++) {
         pol_pack_out *p = &out->pack[i];
-        bool in = i < n;
-        p->state = !in || !s->has_good[i] ? POL_PACK_UNSEEN
-                   : v.online[i]          ? POL_PACK_ONLINE
-                                          : POL_PACK_OFFLINE;
-        if (in && !s->has_good[i] && s->rejected_count[i] > 0)
-            p->state = POL_PACK_OFFLINE;
-        p->rejected_now = in && s->rejected_now[i];
+        p->state = s->has_good[i]            ? (v.online[i] ? POL_PACK_ONLINE : POL_PACK_OFFLINE)
+                   : s->rejected_count[i] > 0 ? POL_PACK_OFFLINE
+                                              : POL_PACK_UNSEEN;
+        p->rejected_now = s->rejected_now[i];
         p->rejected_count = s->rejected_count[i];
         p->last_verdict = s->last_verdict[i];
-        p->charge_share = in ? chg_used[i] : 0.0;
-        p->discharge_share = in ? dis_used[i] : 0.0;
-        p->has_soc = in && v.online[i] && rdg_has(&s->last_good[i], RDG_SOC);
+        p->charge_share = chg_used[i];
+        p->discharge_share = dis_used[i];
+        p->has_soc = v.online[i] && rdg_has(&s->last_good[i], RDG_SOC);
         p->soc_pct = p->has_soc ? s->last_good[i].soc_pct : NAN;
+    }
+    for (int i = n; i < clear_to; i++) {
+        pol_pack_out *p = &out->pack[i];
+        p->state = POL_PACK_UNSEEN;
+        p->rejected_now = false;
+        p->rejected_count = s->rejected_count[i];
+        p->last_verdict = s->last_verdict[i];
+        p->charge_share = p->discharge_share = 0.0;
+        p->has_soc = false;
+        p->soc_pct = NAN;
     }
 
     /* The reason text changes far less often than it is asked for: rebuild it only when what
@@ -870,8 +881,7 @@ int pol_step(pol_state *s, const pol_config *c, int64_t now_ms, const rdg_readin
      * text's (a damaged snapshot takes the byte-by-byte way). */
     int64_t len = s->reason_len;
     if (len >= 0 && len < POL_REASON_LEN && s->reason[len] == '\0') {
-        for (int64_t i = 0; i <= len; i++)
-            out->reason[i] = s->reason[i];
+        copy_bytes(out->reason, s->reason, (int)len + 1);
     } else {
         for (int i = 0; i < POL_REASON_LEN; i++) {
             out->reason[i] = s->reason[i];

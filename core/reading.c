@@ -49,85 +49,57 @@ const char *rdg_verdict_name(rdg_verdict v)
     return verdict_names[v];
 }
 
-void rdg_clear(rdg_reading *r)
-{
-    /* Field by field rather than memset: core/ has no <string.h> needs elsewhere and this
-     * documents what "empty" means for every member. */
-    r->fresh = false;
-    r->label = -1;
-    r->present = 0;
-    r->soc_pct = r->voltage_v = r->current_a = r->power_w = r->temperature_c = 0.0;
-    r->min_cell_v = r->max_cell_v = 0.0;
-    r->min_cell_id = r->max_cell_id = -1;
-    r->installed_cap_ah = r->remaining_cap_ah = r->consumed_ah = 0.0;
-    r->cvl_v = r->ccl_a = r->dcl_a = 0.0;
-    r->allow_charge = r->allow_discharge = true;
-    for (int i = 0; i < RDG_AL_COUNT; i++)
-        r->alarm[i] = 0;
-    r->alarm_present = 0;
-}
-
-void rdg_set(rdg_reading *r, enum rdg_field f, double value)
-{
-    switch (f) {
-    case RDG_SOC: r->soc_pct = value; break;
-    case RDG_VOLTAGE: r->voltage_v = value; break;
-    case RDG_CURRENT: r->current_a = value; break;
-    case RDG_POWER: r->power_w = value; break;
-    case RDG_TEMPERATURE: r->temperature_c = value; break;
-    case RDG_MIN_CELL: r->min_cell_v = value; break;
-    case RDG_MAX_CELL: r->max_cell_v = value; break;
-    case RDG_INSTALLED_CAP: r->installed_cap_ah = value; break;
-    case RDG_REMAINING_CAP: r->remaining_cap_ah = value; break;
-    case RDG_CONSUMED_AH: r->consumed_ah = value; break;
-    case RDG_CVL: r->cvl_v = value; break;
-    case RDG_CCL: r->ccl_a = value; break;
-    case RDG_DCL: r->dcl_a = value; break;
-    case RDG_ALLOW_CHARGE: r->allow_charge = value != 0.0; break;
-    case RDG_ALLOW_DISCHARGE: r->allow_discharge = value != 0.0; break;
-    case RDG_FIELD_COUNT: return;
-    }
-    r->present |= RDG_BIT(f);
-}
-
 static bool in_range(double x, double lo, double hi)
 {
     return x >= lo && x <= hi;
 }
 
 /* Every present field inside its range, cells in order, alarm levels at most 2: the usual
- * reading, judged in one pass with no branch per field. A NaN fails every range, and with finite
- * cell bounds every range is finite, so a reading that passes here is RDG_OK under the full
- * check; one that fails goes through the full check, which names the first reason in its
- * documented order. */
+ * reading, judged in one pass. A NaN fails every range, and with finite cell bounds every range
+ * is finite, so a reading that passes here is RDG_OK under the full check; one that fails goes
+ * through the full check, which names the first reason in its documented order. */
 
-/* 1 when x is outside [lo, hi] or NaN. Bitwise | on the two 0/1 compares, not ||: no branch,
- * and both compares are cheap and never trap. */
-static uint32_t out_nb(double x, double lo, double hi)
+/* x outside [lo, hi], or NaN. */
+static bool out_of(double x, double lo, double hi)
 {
-    return (uint32_t)!(x >= lo) | (uint32_t)!(x <= hi);
+    return !(x >= lo && x <= hi);
 }
 
 static bool plainly_ok(const rdg_reading *r, double cell_lo_v, double cell_hi_v)
 {
     if (!(cell_lo_v > -INFINITY && cell_hi_v < INFINITY))
         return false;   /* an infinite bound would let an infinite cell pass */
-    /* A bit per field out of range, present or not; only the present ones count. Symmetric
-     * ranges test |x| once (fabs is exact, and NaN fails either way). */
-    uint32_t bad = out_nb(r->soc_pct, 0.0, 100.0) << RDG_SOC |
-                   out_nb(r->voltage_v, 0.0, 1000.0) << RDG_VOLTAGE |
-                   (uint32_t)!(fabs(r->current_a) <= 10000.0) << RDG_CURRENT |
-                   (uint32_t)!(fabs(r->power_w) <= 1e7) << RDG_POWER |
-                   out_nb(r->temperature_c, -60.0, 150.0) << RDG_TEMPERATURE |
-                   out_nb(r->min_cell_v, cell_lo_v, cell_hi_v) << RDG_MIN_CELL |
-                   out_nb(r->max_cell_v, cell_lo_v, cell_hi_v) << RDG_MAX_CELL |
-                   out_nb(r->installed_cap_ah, 0.0, 100000.0) << RDG_INSTALLED_CAP |
-                   (uint32_t)!(r->installed_cap_ah > 0.0) << RDG_INSTALLED_CAP |
-                   out_nb(r->remaining_cap_ah, 0.0, 100000.0) << RDG_REMAINING_CAP |
-                   (uint32_t)!(fabs(r->consumed_ah) <= 100000.0) << RDG_CONSUMED_AH |
-                   out_nb(r->cvl_v, 0.0, 1000.0) << RDG_CVL |
-                   out_nb(r->ccl_a, 0.0, 10000.0) << RDG_CCL |
-                   out_nb(r->dcl_a, 0.0, 10000.0) << RDG_DCL;
+    /* A bit per field out of range, present or not; only the present ones count. The usual
+     * reading is in range everywhere, so each test is a branch that is never taken: cheaper
+     * than turning every comparison into a bit. Symmetric ranges test |x| once (fabs is
+     * exact, and NaN fails either way). */
+    uint32_t bad = 0;
+    if (out_of(r->soc_pct, 0.0, 100.0))
+        bad |= RDG_BIT(RDG_SOC);
+    if (out_of(r->voltage_v, 0.0, 1000.0))
+        bad |= RDG_BIT(RDG_VOLTAGE);
+    if (!(fabs(r->current_a) <= 10000.0))
+        bad |= RDG_BIT(RDG_CURRENT);
+    if (!(fabs(r->power_w) <= 1e7))
+        bad |= RDG_BIT(RDG_POWER);
+    if (out_of(r->temperature_c, -60.0, 150.0))
+        bad |= RDG_BIT(RDG_TEMPERATURE);
+    if (out_of(r->min_cell_v, cell_lo_v, cell_hi_v))
+        bad |= RDG_BIT(RDG_MIN_CELL);
+    if (out_of(r->max_cell_v, cell_lo_v, cell_hi_v))
+        bad |= RDG_BIT(RDG_MAX_CELL);
+    if (!(r->installed_cap_ah > 0.0 && r->installed_cap_ah <= 100000.0))
+        bad |= RDG_BIT(RDG_INSTALLED_CAP);
+    if (out_of(r->remaining_cap_ah, 0.0, 100000.0))
+        bad |= RDG_BIT(RDG_REMAINING_CAP);
+    if (!(fabs(r->consumed_ah) <= 100000.0))
+        bad |= RDG_BIT(RDG_CONSUMED_AH);
+    if (out_of(r->cvl_v, 0.0, 1000.0))
+        bad |= RDG_BIT(RDG_CVL);
+    if (out_of(r->ccl_a, 0.0, 10000.0))
+        bad |= RDG_BIT(RDG_CCL);
+    if (out_of(r->dcl_a, 0.0, 10000.0))
+        bad |= RDG_BIT(RDG_DCL);
     const uint32_t p = r->present;
     if (bad & p)
         return false;

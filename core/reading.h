@@ -102,11 +102,49 @@ typedef enum {
 /* Short name of a verdict ("nonfinite", "soc", ...) for logs and diagnostics. */
 const char *rdg_verdict_name(rdg_verdict v);
 
-/* A reading with every field missing and not fresh. */
-void rdg_clear(rdg_reading *r);
+/* A reading with every field missing and not fresh. (Inline, as rdg_set: a driver fills
+ * every pack's reading every tick, and a call per field cost more than the stores.) */
+static inline void rdg_clear(rdg_reading *r)
+{
+    /* Field by field rather than memset: core/ has no <string.h> needs elsewhere and this
+     * documents what "empty" means for every member. */
+    r->fresh = false;
+    r->label = -1;
+    r->present = 0;
+    r->soc_pct = r->voltage_v = r->current_a = r->power_w = r->temperature_c = 0.0;
+    r->min_cell_v = r->max_cell_v = 0.0;
+    r->min_cell_id = r->max_cell_id = -1;
+    r->installed_cap_ah = r->remaining_cap_ah = r->consumed_ah = 0.0;
+    r->cvl_v = r->ccl_a = r->dcl_a = 0.0;
+    r->allow_charge = r->allow_discharge = true;
+    for (int i = 0; i < RDG_AL_COUNT; i++)
+        r->alarm[i] = 0;
+    r->alarm_present = 0;
+}
 
 /* Set one field and its present bit (a small convenience for drivers and tests). */
-void rdg_set(rdg_reading *r, enum rdg_field f, double value);
+static inline void rdg_set(rdg_reading *r, enum rdg_field f, double value)
+{
+    switch (f) {
+    case RDG_SOC: r->soc_pct = value; break;
+    case RDG_VOLTAGE: r->voltage_v = value; break;
+    case RDG_CURRENT: r->current_a = value; break;
+    case RDG_POWER: r->power_w = value; break;
+    case RDG_TEMPERATURE: r->temperature_c = value; break;
+    case RDG_MIN_CELL: r->min_cell_v = value; break;
+    case RDG_MAX_CELL: r->max_cell_v = value; break;
+    case RDG_INSTALLED_CAP: r->installed_cap_ah = value; break;
+    case RDG_REMAINING_CAP: r->remaining_cap_ah = value; break;
+    case RDG_CONSUMED_AH: r->consumed_ah = value; break;
+    case RDG_CVL: r->cvl_v = value; break;
+    case RDG_CCL: r->ccl_a = value; break;
+    case RDG_DCL: r->dcl_a = value; break;
+    case RDG_ALLOW_CHARGE: r->allow_charge = value != 0.0; break;
+    case RDG_ALLOW_DISCHARGE: r->allow_discharge = value != 0.0; break;
+    case RDG_FIELD_COUNT: return;
+    }
+    r->present |= RDG_BIT(f);
+}
 
 static inline bool rdg_has(const rdg_reading *r, enum rdg_field f)
 {

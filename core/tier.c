@@ -1,35 +1,5 @@
 /* The SOC-spread tier table and its anti-flap state machine: tighten at once, loosen only after a hold. */
-#include "exact.h"
 #include "tier.h"
-
-int tier_lookup(const double *bound_pct, int n_tiers, double spread_pct)
-{
-    int tier = 0;
-    for (int i = 0; i < n_tiers - 1; i++) {
-        /* The original design keeps 10..15 inclusive in the 66 % tier: only the last
-         * boundary is strict. */
-        bool last = (i == n_tiers - 2);
-        if (last ? spread_pct > bound_pct[i] : spread_pct >= bound_pct[i])
-            tier = i + 1;
-    }
-    return tier;
-}
-
-int tier_lookup_relaxed(const double *bound_pct, int n_tiers, double spread_pct, double hyst_pct)
-{
-    int tier = 0;
-    for (int i = 0; i < n_tiers - 1; i++)
-        if (spread_pct >= bound_pct[i] - hyst_pct)
-            tier = i + 1;
-    return tier;
-}
-
-double tier_amps(double nominal_a, double pct)
-{
-    /* Multiply before dividing: 150 * 85 = 12750 is exact, so 127.5 rounds up to 128
-     * as the original design says, where 150 * 0.85 would land just below. */
-    return exact_floor(nominal_a * pct / 100.0 + 0.5);
-}
 
 void tier_flap_init(tier_flap *f)
 {

@@ -5,17 +5,44 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "exact.h"
+
 /* Raw tier of a spread, for n_tiers tiers with n_tiers - 1 increasing boundaries (percentage
  * points). Tier i (0 < i < n_tiers - 1) applies from spread >= bound[i-1]; the last tier needs
- * spread > its boundary. So with 5/10/15: 4.99 -> 0, 5.00 -> 1, 10.00 -> 2, 15.00 -> 2, 15.01 -> 3. */
-int tier_lookup(const double *bound_pct, int n_tiers, double spread_pct);
+ * spread > its boundary. So with 5/10/15: 4.99 -> 0, 5.00 -> 1, 10.00 -> 2, 15.00 -> 2, 15.01 -> 3.
+ * (The three lookups are inline: the policy asks for them every tick.) */
+static inline int tier_lookup(const double *bound_pct, int n_tiers, double spread_pct)
+{
+    int tier = 0;
+    for (int i = 0; i < n_tiers - 1; i++) {
+        /* The original design keeps 10..15 inclusive in the 66 % tier: only the last
+         * boundary is strict. */
+        bool last = (i == n_tiers - 2);
+        if (last ? spread_pct > bound_pct[i] : spread_pct >= bound_pct[i])
+            tier = i + 1;
+    }
+    return tier;
+}
 
 /* The tier of this spread with every boundary moved down by hyst_pct (all boundaries
  * inclusive): a looser tier j is earned only while spread < bound[j] - hyst. */
-int tier_lookup_relaxed(const double *bound_pct, int n_tiers, double spread_pct, double hyst_pct);
+static inline int tier_lookup_relaxed(const double *bound_pct, int n_tiers, double spread_pct,
+                                      double hyst_pct)
+{
+    int tier = 0;
+    for (int i = 0; i < n_tiers - 1; i++)
+        if (spread_pct >= bound_pct[i] - hyst_pct)
+            tier = i + 1;
+    return tier;
+}
 
 /* Whole amps of a tier, rounded half up: round(nominal * pct / 100). */
-double tier_amps(double nominal_a, double pct);
+static inline double tier_amps(double nominal_a, double pct)
+{
+    /* Multiply before dividing: 150 * 85 = 12750 is exact, so 127.5 rounds up to 128
+     * as the original design says, where 150 * 0.85 would land just below. */
+    return exact_floor(nominal_a * pct / 100.0 + 0.5);
+}
 
 /* Caller-owned anti-flap state. Do not rely on its contents. */
 typedef struct {
