@@ -675,9 +675,8 @@ int pol_step(pol_state *s, const pol_config *c, int64_t now_ms, const rdg_readin
     int top = c->n_tiers - 1;
     int raw, relaxed;
     if (out->spread_valid) {
-        raw = tier_lookup(c->tier_spread_pct, c->n_tiers, out->spread_pct);
-        relaxed = tier_lookup_relaxed(c->tier_spread_pct, c->n_tiers, out->spread_pct,
-                                      c->unlock_hysteresis_pct);
+        raw = tier_lookup_both(c->tier_spread_pct, c->n_tiers, out->spread_pct,
+                               c->unlock_hysteresis_pct, &relaxed);
     } else {
         /* No SOC at all: nothing to justify loosening, nothing new to tighten on. */
         raw = 0;
@@ -704,9 +703,10 @@ int pol_step(pol_state *s, const pol_config *c, int64_t now_ms, const rdg_readin
         out->alarm[RDG_AL_CELL_IMBALANCE] = imb;
 
     /* 6. Charge limiters. Online packs scale the nominal: the packs that are there carry the bank. */
-    double scale = n_expected > 0 ? (double)v.n_online / n_expected : 0.0;
-    if (scale > 1.0)
-        scale = 1.0;
+    /* A full bank skips the division: n / n is exactly 1. */
+    double scale = n_expected <= 0              ? 0.0
+                   : v.n_online >= n_expected ? 1.0
+                                              : (double)v.n_online / n_expected;
     double nominal = c->nominal_ccl_a * scale;
     out->tier_ccl_a = pol_tier_amps(c, out->tier);
 

@@ -44,35 +44,47 @@ double share_step(share_smoother *s, const share_in *in, int n, double sign, dou
     }
     bool by_cap = cap_known && cap_total > 0.0;
 
+    /* Two loops rather than one testing `measured` per pack; the running minimum and its pack
+     * stay in locals (used[] might alias anything the compiler would otherwise reload). */
     double best = INFINITY;
-    *binding = -1;
-    for (int i = 0; i < n; i++) {
-        bool in_member = (member & (1u << i)) != 0;
-        double share;
-        if (measured) {
+    int bind = -1;
+    if (measured) {
+        for (int i = 0; i < n; i++) {
+            bool in_member = (member & (1u << i)) != 0;
             double inst = 0.0;
             if (in_member) {
                 double c = sign * in->current_a[i];
                 inst = c > 0.0 ? c / cur_total : 0.0;
             }
-            if (restart)
-                s->sm[i] = inst;
-            else
-                s->sm[i] += alpha * (inst - s->sm[i]);
-            share = s->sm[i] > inst ? s->sm[i] : inst;
-        } else if (!in_member) {
-            share = 0.0;
-        } else {
-            share = by_cap ? in->cap_ah[i] / cap_total : 1.0 / count;
+            double sm = restart ? inst : s->sm[i] + alpha * (inst - s->sm[i]);
+            s->sm[i] = sm;
+            double share = sm > inst ? sm : inst;
+            used[i] = share;
+            if (in_member && (in->has_limit & (1u << i)) && share > 1e-9) {
+                double l = in->limit_a[i] / share;
+                if (l < best) {
+                    best = l;
+                    bind = i;
+                }
+            }
         }
-        used[i] = share;
-        if (in_member && (in->has_limit & (1u << i)) && share > 1e-9) {
-            double l = in->limit_a[i] / share;
-            if (l < best) {
-                best = l;
-                *binding = i;
+    } else {
+        for (int i = 0; i < n; i++) {
+            if (!(member & (1u << i))) {
+                used[i] = 0.0;
+                continue;
+            }
+            double share = by_cap ? in->cap_ah[i] / cap_total : 1.0 / count;
+            used[i] = share;
+            if ((in->has_limit & (1u << i)) && share > 1e-9) {
+                double l = in->limit_a[i] / share;
+                if (l < best) {
+                    best = l;
+                    bind = i;
+                }
             }
         }
     }
+    *binding = bind;
     return best;
 }

@@ -36,6 +36,22 @@ static inline int tier_lookup_relaxed(const double *bound_pct, int n_tiers, doub
     return tier;
 }
 
+/* tier_lookup, returned, and tier_lookup_relaxed, in *relaxed, in one pass over the boundaries. */
+static inline int tier_lookup_both(const double *bound_pct, int n_tiers, double spread_pct,
+                                   double hyst_pct, int *relaxed)
+{
+    int tier = 0, rel = 0;
+    for (int i = 0; i < n_tiers - 1; i++) {
+        bool last = (i == n_tiers - 2);
+        if (last ? spread_pct > bound_pct[i] : spread_pct >= bound_pct[i])
+            tier = i + 1;
+        if (spread_pct >= bound_pct[i] - hyst_pct)
+            rel = i + 1;
+    }
+    *relaxed = rel;
+    return tier;
+}
+
 /* Whole amps of a tier, rounded half up: round(nominal * pct / 100). */
 static inline double tier_amps(double nominal_a, double pct)
 {

@@ -30,6 +30,26 @@ static void test_rounding(void)
     CU_ASSERT_EQUAL(tier_amps(10, 44), 4.0);
 }
 
+/* The one-pass lookup equals the two lookups, at and around every boundary, for every table size. */
+static void test_both(void)
+{
+    const double b[] = {5, 10, 15, 20, 30, 40, 50};
+    int differ = 0;
+    for (int n_tiers = 1; n_tiers <= 8; n_tiers++)
+        for (int k = -10; k <= 600; k++) {
+            double spread = k / 10.0;
+            for (int h = 0; h < 3; h++) {
+                double hyst = h * 0.5;
+                int relaxed = -1;
+                int raw = tier_lookup_both(b, n_tiers, spread, hyst, &relaxed);
+                if (raw != tier_lookup(b, n_tiers, spread) ||
+                    relaxed != tier_lookup_relaxed(b, n_tiers, spread, hyst))
+                    differ++;
+            }
+        }
+    CU_ASSERT_EQUAL(differ, 0);
+}
+
 static void test_relaxed(void)
 {
     const double b[] = {5, 10, 15};
@@ -72,5 +92,6 @@ void suite_tier(void)
     CU_add_test(s, "tier vectors 4.99/5.00/9.99/10.00/15.00/15.01", test_vectors);
     CU_add_test(s, "amps rounded half up", test_rounding);
     CU_add_test(s, "relaxed lookup with hysteresis", test_relaxed);
+    CU_add_test(s, "tier_lookup_both equals the two lookups", test_both);
     CU_add_test(s, "anti-flap: tighten at once, loosen after hold", test_flap);
 }
