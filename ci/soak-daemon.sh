@@ -77,32 +77,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-cat > "$work/bus.conf" <<CONF
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path=$work/bus</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/><allow own="*"/><allow send_destination="*" eavesdrop="true"/>
-    <allow receive_sender="*"/><allow eavesdrop="true"/>
-  </policy>
-</busconfig>
-CONF
-dbus-daemon --config-file="$work/bus.conf" --fork --nopidfile --print-pid=3 --print-address=4 \
-  3> "$work/bus.pid" 4> "$work/bus.addr"
-pids+=("$(cat "$work/bus.pid")")
-DBUS_SYSTEM_BUS_ADDRESS=$(head -n 1 "$work/bus.addr")
-export DBUS_SYSTEM_BUS_ADDRESS
+. "$top/tests/lib/private-bus.sh"
+bus_start "$work" "$work/bus"
+pids+=("$BUS_PID")
 
-has_owner() {
-  dbus-send --system --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus \
-    org.freedesktop.DBus.NameHasOwner "string:$1" 2> /dev/null | grep -q 'boolean true'
-}
 wait_owner() {   # NAME SECONDS
-  local i
-  for ((i = 0; i < $2 * 10; i++)); do has_owner "$1" && return 0; sleep 0.1; done
+  bus_wait_owner "$1" "$2" && return 0
   echo "soak-daemon.sh: $1 did not appear" >&2
   return 1
 }

@@ -36,40 +36,12 @@ case "$(file -b "$bin")" in
 esac
 
 # A system bus like Venus's: permissive policy, EXTERNAL auth on a unix socket (DEPLOY.md §6).
-cat > "$work/bus.conf" <<CONF
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path=$work/system_bus_socket</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <allow own="*"/>
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow receive_sender="*"/>
-    <allow eavesdrop="true"/>
-  </policy>
-</busconfig>
-CONF
-dbus-daemon --config-file="$work/bus.conf" --fork --nopidfile --print-pid=3 --print-address=4 3> "$work/bus.pid" 4> "$work/bus.addr"
-pids+=("$(cat "$work/bus.pid")")
-DBUS_SYSTEM_BUS_ADDRESS=$(head -n 1 "$work/bus.addr")
-export DBUS_SYSTEM_BUS_ADDRESS
+. "$top/tests/lib/private-bus.sh"
+bus_start "$work"
+pids+=("$BUS_PID")
 echo "private system bus: $DBUS_SYSTEM_BUS_ADDRESS"
 
-has_owner() {
-  dbus-send --system --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus \
-    org.freedesktop.DBus.NameHasOwner "string:$1" 2> /dev/null | grep -q 'boolean true'
-}
-wait_owner() {   # NAME SECONDS
-  local i
-  for ((i = 0; i < $2 * 10; i++)); do
-    if has_owner "$1"; then return 0; fi
-    sleep 0.1
-  done
-  return 1
-}
+wait_owner() { bus_wait_owner "$@"; }   # NAME SECONDS
 get_value() {    # PATH -> the value printed by dbus-send, or nothing
   dbus-send --system --print-reply=literal --reply-timeout=2000 --dest=$service "$1" \
     com.victronenergy.BusItem.GetValue 2> /dev/null | awk '{print $NF}'

@@ -54,34 +54,15 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 0' INT TERM
 
-cat > "$dir/bus.conf" <<CONF
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path=$sock</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/><allow own="*"/><allow send_destination="*" eavesdrop="true"/>
-    <allow receive_sender="*"/><allow eavesdrop="true"/>
-  </policy>
-</busconfig>
-CONF
-dbus-daemon --config-file="$dir/bus.conf" --nofork --nopidfile > /dev/null 2>&1 &
-bus_pid=$!
-export DBUS_SYSTEM_BUS_ADDRESS=unix:path=$sock
+. "$top/tests/lib/private-bus.sh"
+bus_start "$dir" "$sock"
+bus_pid=$BUS_PID
 
-has_owner() {
-  dbus-send --system --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus \
-    org.freedesktop.DBus.NameHasOwner "string:$1" 2> /dev/null | grep -q 'boolean true'
-}
 wait_owner() {
-  local i
-  for ((i = 0; i < 300; i++)); do has_owner "$1" && return 0; sleep 0.1; done
+  bus_wait_owner "$1" 30 && return 0
   echo "mock-bank.sh: $1 did not appear (logs in $dir)" >&2
   return 1
 }
-for ((i = 0; i < 50; i++)); do [ -S "$sock" ] && break; sleep 0.1; done
 
 "$python" "$here/mock_settings.py" > "$dir/settings.log" 2>&1 &
 pids=($! "${pids[@]}")
