@@ -265,6 +265,7 @@ static void aggregate(const pol_state *s, const pol_config *c, int n, bank_view 
     double v_sum = 0.0, i_sum = 0.0, p_sum = 0.0, inst = 0.0, rem = 0.0, cons = 0.0;
     int n_v = 0;
     bool i_ok = true, p_ok = true, inst_ok = true, rem_ok = true, cons_ok = true;
+    double max_raw_delta_v = 0.0;   /* the largest cell delta rounded so far, before rounding */
 
     v->n_soc = 0;
     v->soc_min = INFINITY;
@@ -355,12 +356,18 @@ static void aggregate(const pol_state *s, const pol_config *c, int n, bank_view 
                 v->overvoltage_sum_v += r->max_cell_v - c->cell_ovp_target_v;
         }
         if (rdg_has(r, RDG_MIN_CELL) && rdg_has(r, RDG_MAX_CELL)) {
-            /* In microvolts, for the same reason as the spread. */
-            double d = exact_round((r->max_cell_v - r->min_cell_v) * 1e6) / 1e6;
-            if (d > v->max_delta_v) {
-                v->max_delta_v = d;
-                if (d > c->spike_cell_delta_v)
-                    v->spike_pack = i;
+            /* In microvolts, for the same reason as the spread. The rounding is monotonic:
+             * a delta no larger than one already rounded cannot round to a new maximum, so
+             * only a larger one pays for the rounding and the division. */
+            double raw = r->max_cell_v - r->min_cell_v;
+            if (raw > max_raw_delta_v) {
+                max_raw_delta_v = raw;
+                double d = exact_round(raw * 1e6) / 1e6;
+                if (d > v->max_delta_v) {
+                    v->max_delta_v = d;
+                    if (d > c->spike_cell_delta_v)
+                        v->spike_pack = i;
+                }
             }
         }
         if (rdg_has(r, RDG_CVL)) {
@@ -693,6 +700,10 @@ int pol_step(pol_state *s, const pol_config *c, int64_t now_ms, const rdg_readin
         out->tier = s->flap.applied = top;
     }
 
+    /* The tier's amps now: the division and rounding take a while, and the next steps do
+     * not wait for them. */
+    out->tier_ccl_a = tier_amps(c->nominal_ccl_a, c->tier_ccl_pct[out->tier]);
+
     /* 5. The red alert latches on its cause: the red tier's spread, or a spike. */
     bool red_cause = top > 0 && raw >= top;
     out->red_alert = latch_update(&s->red, now_ms, red_cause,
@@ -708,7 +719,6 @@ int pol_step(pol_state *s, const pol_config *c, int64_t now_ms, const rdg_readin
                    : v.n_online >= n_expected ? 1.0
                                               : (double)v.n_online / n_expected;
     double nominal = c->nominal_ccl_a * scale;
-    out->tier_ccl_a = pol_tier_amps(c, out->tier);
 
     limit_pick ccl = {INFINITY, POL_LIM_NOMINAL, -1};
     bool too_few = v.n_online < c->min_packs_online || v.n_online == 0;
