@@ -561,6 +561,17 @@ static void test_reason_texts(void)
     CU_ASSERT_EQUAL_FATAL(pol_step(&st, &cfg, t_ms, r, 3, &out), 0);
     CU_ASSERT_EQUAL(out.ccl_limiter, POL_LIM_TOO_FEW_PACKS);
     CU_ASSERT_STRING_EQUAL(out.reason, "too few packs online (1)");
+
+    /* A restored state whose stored text length is not its text's: the text is still copied
+     * whole, up to its NUL. */
+    setup3(60, 60, 60);
+    step(3);
+    st.reason_len = 200;
+    step(3);
+    CU_ASSERT_STRING_EQUAL(out.reason, "nominal 150 A");
+    st.reason_len = 3;
+    step(3);
+    CU_ASSERT_STRING_EQUAL(out.reason, "nominal 150 A");
 }
 
 void suite_policy(void)
