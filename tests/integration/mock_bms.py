@@ -181,15 +181,17 @@ def load(mock, parameters):
                    and not p.startswith('/Info/') and p not in ('/InstalledCapacity', '/Soh')]
 
         def tick():
-            # Every value changes every period (the benchmark's worst case): a triangle wave of
-            # +-0.1 % steps, two up then two down, so that even a reader sampling every other
-            # period sees every value move.
+            # Every value changes every period (the benchmark's worst case): a sawtooth of nine
+            # +0.1 % steps and one step back down, so that a reader sampling at any interval
+            # that is not a multiple of ten periods sees every value move at every sample. (A
+            # period-4 triangle looked the same to a reader sampling every other period: it saw
+            # nothing change, or everything, depending on its phase.)
             state['tick'] += 1
-            sign = 1 if state['tick'] % 4 < 2 else -1
+            steps = 1 if state['tick'] % 10 else -9
             changes = {}
             for p in numeric:
                 old = float(values[p])
-                values[p] = dbus.Double(old + sign * max(abs(old) * 0.001, 0.001))
+                values[p] = dbus.Double(old + steps * max(abs(old) * 0.001, 0.001))
                 changes[p] = values[p]
             emit(changes)
             return True
