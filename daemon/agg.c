@@ -98,8 +98,6 @@ int agg_start(agg_t *a, DBusConnection *conn, DBusConnection *sig_conn, int64_t 
         return -1;
     if (!dbus_connection_add_filter(conn, on_disconnect, a, NULL))
         return -1;
-    if (a->sig_conn != conn && !dbus_connection_add_filter(a->sig_conn, on_disconnect, a, NULL))
-        return -1;
     if (pk_start(&a->bank) != 0)
         return -1;
     if (a->once) {
@@ -136,6 +134,12 @@ static pol_config effective(const agg_t *a, int n_slots)
 void agg_tick(agg_t *a, int64_t now_ms)
 {
     a->ticks++;
+    if (pk_read_signals(&a->bank) != 0) {
+        /* Like a Disconnected on the first connection: the supervisor restarts us. */
+        log_err("lost the signal connection to the bus");
+        loop_stop(1);
+        return;
+    }
     stg_tick(&a->settings, now_ms);
     pk_tick(&a->bank, now_ms);
 

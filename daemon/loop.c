@@ -21,10 +21,8 @@ typedef struct {
 } loop_timeout;
 
 static struct {
-    DBusConnection *conn;    /* prompt: method calls, replies, NameOwnerChanged */
-    DBusConnection *dconn;   /* deferred: the packs' change signals, read just before each tick */
+    DBusConnection *conn;    /* method calls, replies, NameOwnerChanged: read as soon as data arrives */
     DBusWatch *watches[LOOP_MAX_WATCHES];
-    bool deferred[LOOP_MAX_WATCHES];
     int n_watches;
     loop_timeout timeouts[LOOP_MAX_TIMEOUTS];
     int n_timeouts;
@@ -72,25 +70,13 @@ static void on_sig(int signo)
     errno = saved;
 }
 
-static dbus_bool_t add_watch_as(DBusWatch *w, bool deferred)
-{
-    if (L.n_watches >= LOOP_MAX_WATCHES)
-        return FALSE;
-    L.deferred[L.n_watches] = deferred;
-    L.watches[L.n_watches++] = w;
-    return TRUE;
-}
-
 static dbus_bool_t add_watch(DBusWatch *w, void *data)
 {
     (void)data;
-    return add_watch_as(w, false);
-}
-
-static dbus_bool_t add_deferred_watch(DBusWatch *w, void *data)
-{
-    (void)data;
-    return add_watch_as(w, true);
+    if (L.n_watches >= LOOP_MAX_WATCHES)
+        return FALSE;
+    L.watches[L.n_watches++] = w;
+    return TRUE;
 }
 
 static void remove_watch(DBusWatch *w, void *data)
@@ -100,7 +86,6 @@ static void remove_watch(DBusWatch *w, void *data)
         if (L.watches[k] == w) {
             L.n_watches--;
             L.watches[k] = L.watches[L.n_watches];
-            L.deferred[k] = L.deferred[L.n_watches];
             return;
         }
     }
@@ -177,16 +162,6 @@ int loop_init(DBusConnection *conn)
     return 0;
 }
 
-int loop_add_deferred(DBusConnection *conn)
-{
-    L.dconn = conn;
-    if (!dbus_connection_set_watch_functions(conn, add_deferred_watch, remove_watch, toggle_watch, NULL, NULL))
-        return -1;
-    if (!dbus_connection_set_timeout_functions(conn, add_timeout, remove_timeout, toggle_timeout, NULL, NULL))
-        return -1;
-    return 0;
-}
-
 void loop_set_tick(int64_t period_ms, loop_tick_fn fn, void *ctx)
 {
     L.tick = fn;
@@ -236,34 +211,6 @@ static unsigned watch_flags(short revents)
     return fl;
 }
 
-/* Reads everything queued on the deferred connection, without blocking. The packs' change
- * signals are only used at the tick, so reading them then, all at once, costs one pass instead
- * of a wake-up per burst (waking was most of our CPU time). The bound keeps a flooding sender
- * from starving the tick; the rest waits for the next one. */
-static void drain_deferred(void)
-{
-    for (int guard = 0; guard < 4096 && !L.stop; guard++) {
-        bool any = false;
-        for (int k = 0; k < L.n_watches && !any; k++) {
-            DBusWatch *w = L.watches[k];
-            if (!L.deferred[k] || !dbus_watch_get_enabled(w))
-                continue;
-            unsigned fl = dbus_watch_get_flags(w);
-            struct pollfd p = {dbus_watch_get_unix_fd(w),
-                               (short)(((fl & DBUS_WATCH_READABLE) ? POLLIN : 0) |
-                                       ((fl & DBUS_WATCH_WRITABLE) ? POLLOUT : 0)),
-                               0};
-            if (poll(&p, 1, 0) > 0 && p.revents) {
-                dbus_watch_handle(w, watch_flags(p.revents));
-                any = true;
-            }
-        }
-        dispatch_conn(L.dconn);
-        if (!any)
-            break;
-    }
-}
-
 static void handle_signals(void)
 {
     char buf[64];
@@ -296,7 +243,7 @@ int loop_run(void)
         pw[n++] = NULL;
         for (int k = 0; k < L.n_watches; k++) {
             DBusWatch *w = L.watches[k];
-            if (L.deferred[k] || !dbus_watch_get_enabled(w))
+            if (!dbus_watch_get_enabled(w))
                 continue;
             unsigned fl = dbus_watch_get_flags(w);
             pfd[n].fd = dbus_watch_get_unix_fd(w);
@@ -354,7 +301,6 @@ int loop_run(void)
             L.next_tick_ms += L.period_ms;
             if (L.next_tick_ms <= L.now_ms)
                 L.next_tick_ms = L.now_ms + L.period_ms;   /* we were late: no burst of ticks */
-            drain_deferred();
             L.tick(L.tick_ctx, L.now_ms);
         }
         /* No dbus_connection_flush() here: it blocks until the socket drains. libdbus writes

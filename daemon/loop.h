@@ -12,10 +12,6 @@ typedef void (*loop_signal_fn)(void *ctx, int signo);
  * SIGINT, SIGHUP; SIGPIPE ignored). 0 or -1. */
 int loop_init(DBusConnection *conn);
 
-/* A second connection that is read only just before each tick (everything queued on it is
- * drained then), never waking the loop by itself. For the packs' change signals. 0 or -1. */
-int loop_add_deferred(DBusConnection *conn);
-
 /* Monotonic milliseconds, read once per wake-up: every handler run during one wake-up sees
  * the same time (chrony's sched, Redis' serverCron). */
 int64_t loop_now_ms(void);

@@ -138,7 +138,8 @@ int main(int argc, char **argv)
         return 1;
     }
     dbus_connection_set_exit_on_disconnect(conn, FALSE);
-    /* A second connection for the packs' change signals, read only before each tick (loop.h). */
+    /* A second connection for the packs' change signals, read only before each tick and by
+     * sigread.c rather than libdbus (after this Hello, libdbus never touches its socket). */
     DBusConnection *sig_conn = dbus_bus_get_private(DBUS_BUS_SYSTEM, &derr);
     if (!sig_conn) {
         log_err("cannot connect to the system bus: %s", derr.message ? derr.message : "?");
@@ -146,7 +147,7 @@ int main(int argc, char **argv)
         return 1;
     }
     dbus_connection_set_exit_on_disconnect(sig_conn, FALSE);
-    if (loop_init(conn) != 0 || loop_add_deferred(sig_conn) != 0) {
+    if (loop_init(conn) != 0) {
         log_err("cannot set up the main loop");
         return 1;
     }
@@ -162,6 +163,7 @@ int main(int argc, char **argv)
     agg_shutdown(&a);
     if (a.recorder_ctx)
         rec_close(a.recorder_ctx);   /* writes out the buffered rows */
+    pk_close(&a.bank);
     dbus_connection_close(sig_conn);
     dbus_connection_unref(sig_conn);
     dbus_connection_close(conn);

@@ -9,6 +9,7 @@
 #include "loop.h"
 #include "packs.h"
 #include "variant.h"
+#include "wire.h"
 
 #define BATTERY_PREFIX "com.victronenergy.battery."
 
@@ -195,15 +196,24 @@ static void note_rejection(pk_bank *b, pk_slot *sl, const char *path, var_status
            path, var_status_name(why));
 }
 
-static void apply_value(pk_bank *b, pk_slot *sl, const char *path, DBusMessageIter *variant)
+static void apply_decoded(pk_bank *b, pk_slot *sl, const char *path, const var_value *value)
 {
     var_status why;
-    var_apply_result r = var_apply(&sl->cur, path, variant, &why);
+    var_apply_result r = var_apply_value(&sl->cur, path, value, &why);
     if (r == VAR_PATH_UNUSED)
         return;
     sl->dirty = true;
     if (r == VAR_PATH_REJECTED)
         note_rejection(b, sl, path, why);
+}
+
+static void apply_value(pk_bank *b, pk_slot *sl, const char *path, DBusMessageIter *variant)
+{
+    if (!var_path_used(path))
+        return;   /* not worth decoding */
+    var_value v;
+    var_decode(variant, &v);
+    apply_decoded(b, sl, path, &v);
 }
 
 /* Finds "Value" in an a{sv} dict (iterator at the array). Returns false if absent. */
@@ -467,17 +477,102 @@ typedef struct {
     int idx;
 } signal_ctx;
 
+/* One changed value of service idx, however it was decoded. */
+static void signal_value(pk_bank *b, int idx, const char *path, const var_value *value)
+{
+    pk_service *s = &b->svc[idx];
+    if (s->state == PKS_ACTIVE) {
+        apply_decoded(b, &b->slot[s->slot], path, value);
+    } else if (s->state == PKS_IGNORED && strcmp(path, "/Info/MaxChargeVoltage") == 0) {
+        if (value->status == VAR_OK)
+            s->reprobe = true;   /* it became a BMS: look at it again at the next tick */
+    }
+}
+
 static void signal_item_fn(void *ctx, const char *path, DBusMessageIter *value)
 {
     signal_ctx *c = ctx;
-    pk_service *s = &c->b->svc[c->idx];
-    if (s->state == PKS_ACTIVE) {
-        apply_value(c->b, &c->b->slot[s->slot], path, value);
-    } else if (s->state == PKS_IGNORED && strcmp(path, "/Info/MaxChargeVoltage") == 0) {
-        double d;
-        if (var_number(value, &d) == VAR_OK)
-            s->reprobe = true;   /* it became a BMS: look at it again at the next tick */
+    var_value v;
+    var_decode(value, &v);
+    signal_value(c->b, c->idx, path, &v);
+}
+
+static void signal_wire_fn(void *ctx, const char *path, const var_value *value)
+{
+    signal_ctx *c = ctx;
+    signal_value(c->b, c->idx, path, value);
+}
+
+/* Routing by sender, the first and cheapest test: -1 unless `sender` is one of our services,
+ * whose last_rx_ms is then refreshed (any change signal shows the pack is alive). */
+static int change_signal_source(pk_bank *b, const char *sender, const char *member, bool *items)
+{
+    if (!member)
+        return -1;
+    *items = false;
+    if (strcmp(member, "PropertiesChanged") != 0) {
+        if (strcmp(member, "ItemsChanged") != 0)
+            return -1;
+        *items = true;
     }
+    int idx = find_by_owner(b, sender);
+    if (idx >= 0)
+        b->svc[idx].last_rx_ms = loop_now_ms();
+    return idx;
+}
+
+/* Most PropertiesChanged are for paths the core does not read (cells, balancing...); an ignored
+ * service is watched for its CVL becoming valid. */
+static bool props_path_wanted(const pk_bank *b, int idx, const char *path)
+{
+    return path && (var_path_used(path) || b->svc[idx].state == PKS_IGNORED);
+}
+
+/* A change signal parsed by libdbus. */
+static void on_change_signal(pk_bank *b, DBusMessage *msg)
+{
+    if (!dbus_message_has_interface(msg, BI_IFACE))
+        return;
+    bool items;
+    int idx = change_signal_source(b, dbus_message_get_sender(msg), dbus_message_get_member(msg), &items);
+    if (idx < 0)
+        return;
+    signal_ctx c = {b, idx};
+    const char *path = dbus_message_get_path(msg);
+    if (!items) {
+        DBusMessageIter it, v;
+        if (props_path_wanted(b, idx, path) && dbus_message_iter_init(msg, &it) && find_value(&it, &v))
+            signal_item_fn(&c, path, &v);
+    } else if (path && strcmp(path, "/") == 0) {
+        walk_items(msg, true, signal_item_fn, &c);
+    }
+}
+
+/* A change signal straight off the signal connection (sigread.h): only its header has been
+ * read, and only the values the core uses are decoded. */
+static int fast_signal(void *ctx, const uint8_t *msg, const wire_header *h)
+{
+    pk_bank *b = ctx;
+    if (!h->interface || strcmp(h->interface, BI_IFACE) != 0)
+        return 0;
+    bool items;
+    int idx = change_signal_source(b, h->sender, h->member, &items);
+    if (idx < 0)
+        return 0;
+    signal_ctx c = {b, idx};
+    if (!items) {
+        var_value v;
+        if (props_path_wanted(b, idx, h->path) && wire_props_value(msg, h, &v) == WIRE_OK)
+            signal_value(b, idx, h->path, &v);
+    } else if (h->path && strcmp(h->path, "/") == 0) {
+        wire_items(msg, h, var_path_used, signal_wire_fn, &c);
+    }
+    return 0;
+}
+
+static void slow_signal(void *ctx, DBusMessage *msg)
+{
+    on_change_signal(ctx, msg);
 }
 
 static DBusHandlerResult filter(DBusConnection *conn, DBusMessage *msg, void *data)
@@ -486,31 +581,11 @@ static DBusHandlerResult filter(DBusConnection *conn, DBusMessage *msg, void *da
     pk_bank *b = data;
     if (dbus_message_get_type(msg) != DBUS_MESSAGE_TYPE_SIGNAL)
         return DBUS_HANDLER_RESULT_NOT_YET_HANDLED;
-    if (dbus_message_is_signal(msg, DBUS_INTERFACE_DBUS, "NameOwnerChanged")) {
+    if (dbus_message_is_signal(msg, DBUS_INTERFACE_DBUS, "NameOwnerChanged"))
         on_name_owner_changed(b, msg);
-        return DBUS_HANDLER_RESULT_NOT_YET_HANDLED;   /* the settings module wants it too */
-    }
-    bool props = dbus_message_is_signal(msg, BI_IFACE, "PropertiesChanged");
-    bool items = !props && dbus_message_is_signal(msg, BI_IFACE, "ItemsChanged");
-    if (!props && !items)
-        return DBUS_HANDLER_RESULT_NOT_YET_HANDLED;
-    int idx = find_by_owner(b, dbus_message_get_sender(msg));
-    if (idx < 0)
-        return DBUS_HANDLER_RESULT_NOT_YET_HANDLED;
-    pk_service *s = &b->svc[idx];
-    s->last_rx_ms = loop_now_ms();
-    signal_ctx c = {b, idx};
-    if (props) {
-        const char *path = dbus_message_get_path(msg);
-        DBusMessageIter it, v;
-        /* Cheap prefilter: most signals are for paths we do not read (cells, balancing...). */
-        if (path && (var_path_used(path) || s->state == PKS_IGNORED) && dbus_message_iter_init(msg, &it) &&
-            find_value(&it, &v))
-            signal_item_fn(&c, path, &v);
-    } else if (strcmp(dbus_message_get_path(msg) ? dbus_message_get_path(msg) : "", "/") == 0) {
-        walk_items(msg, true, signal_item_fn, &c);
-    }
-    return DBUS_HANDLER_RESULT_NOT_YET_HANDLED;
+    else if (b->sig_conn == b->conn)
+        on_change_signal(b, msg);   /* one connection: the change signals come this way */
+    return DBUS_HANDLER_RESULT_NOT_YET_HANDLED;   /* the settings module wants NameOwnerChanged too */
 }
 
 static void on_list_names(DBusPendingCall *pc, void *data)
@@ -538,40 +613,35 @@ static void on_list_names(DBusPendingCall *pc, void *data)
     dbus_message_unref(reply);
 }
 
-#define PC_RULE "type='signal',interface='" BI_IFACE "',member='PropertiesChanged',"
+/* One bus-wide rule per signal type, as Victron's dbusmonitor.py subscribes (VENUS-DBUS.md §2.2,
+ * §6): a fixed set, independent of the number of packs and of the paths they publish (Venus caps
+ * match rules per connection at 1024), routed by sender. */
+static const char *const change_rules[] = {
+    "type='signal',interface='" BI_IFACE "',member='PropertiesChanged'",
+    "type='signal',interface='" BI_IFACE "',member='ItemsChanged',path='/'",
+    NULL,
+};
 
 int pk_start(pk_bank *b)
 {
     if (!dbus_connection_add_filter(b->conn, filter, b, NULL))
         return -1;
-    if (b->sig_conn != b->conn && !dbus_connection_add_filter(b->sig_conn, filter, b, NULL))
-        return -1;
-    /* A fixed, small set of rules, independent of the number of packs (Venus caps match rules
-     * per connection at 1024): NameOwnerChanged and ItemsChanged bus-wide, PropertiesChanged
-     * scoped to the subtrees the core reads. A bus-wide PropertiesChanged rule would also deliver
-     * every cell voltage and balancing flag of every pack, and every change of every other
-     * Victron service, to be parsed and thrown away (ci/bench-daemon.sh, 3 serialbattery-like
-     * packs changing everything each second: about 2.7 CPU-s/h bus-wide, 1.9 scoped). NULL
-     * error: sent without waiting for the replies. */
+    /* NULL error: sent without waiting for the reply. */
     dbus_bus_add_match(b->conn, "type='signal',sender='org.freedesktop.DBus',interface='org.freedesktop.DBus',"
                                 "member='NameOwnerChanged'", NULL);
-    /* The change signals go to the second connection, which the loop reads only before each
-     * tick: they are used only there, and reading each burst as it comes cost a wake-up per
-     * burst per pack. Replies stay on the first, so a reply never waits behind signals. */
-    static const char *const rules[] = {
-        "type='signal',interface='" BI_IFACE "',member='ItemsChanged',path='/'",
-        PC_RULE "path='/Soc'",
-        PC_RULE "path='/Capacity'",
-        PC_RULE "path='/InstalledCapacity'",
-        PC_RULE "path='/ConsumedAmphours'",
-        PC_RULE "path_namespace='/Dc/0'",
-        PC_RULE "path_namespace='/Info'",
-        PC_RULE "path_namespace='/System'",
-        PC_RULE "path_namespace='/Io'",
-        PC_RULE "path_namespace='/Alarms'",
-    };
-    for (size_t k = 0; k < sizeof rules / sizeof rules[0]; k++)
-        dbus_bus_add_match(b->sig_conn, rules[k], NULL);
+    if (b->sig_conn == b->conn) {
+        for (int k = 0; change_rules[k]; k++)
+            dbus_bus_add_match(b->conn, change_rules[k], NULL);
+    } else {
+        /* The change signals go to the second connection, read by sigread.c just before each
+         * tick: most of what the bus-wide rules deliver (cell voltages, balancing flags, other
+         * services' changes) is dropped after a look at its header. Replies stay on the first
+         * connection, so a reply never waits behind signals. */
+        sr_handlers h = {fast_signal, slow_signal, b};
+        if (sr_open(&b->reader, b->sig_conn, change_rules, &h) != 0)
+            return -1;
+        b->reader_open = true;
+    }
 
     DBusMessage *m = dbus_message_new_method_call(DBUS_SERVICE_DBUS, DBUS_PATH_DBUS, DBUS_INTERFACE_DBUS,
                                                   "ListNames");
@@ -585,6 +655,18 @@ int pk_start(pk_bank *b)
     if (!dbus_pending_call_set_notify(pc, on_list_names, b, NULL))
         return -1;
     return 0;
+}
+
+int pk_read_signals(pk_bank *b)
+{
+    return b->reader_open ? sr_drain(&b->reader) : 0;
+}
+
+void pk_close(pk_bank *b)
+{
+    if (b->reader_open)
+        sr_close(&b->reader);
+    b->reader_open = false;
 }
 
 void pk_tick(pk_bank *b, int64_t now_ms)

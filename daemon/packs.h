@@ -9,6 +9,7 @@
 #include "conf.h"
 #include "log.h"
 #include "policy.h"
+#include "sigread.h"
 
 #define PK_MAX_SERVICES 64
 #define PK_ID_LEN (CONF_NAME_LEN + 16)   /* "name:" + a whole service name fits */
@@ -57,6 +58,8 @@ typedef struct {
 typedef struct {
     DBusConnection *conn;       /* calls and NameOwnerChanged (read at once) */
     DBusConnection *sig_conn;   /* the change signals (read just before each tick); may be conn */
+    sr_reader reader;           /* reads sig_conn when it is a connection of its own */
+    bool reader_open;
     const conf_t *cfg;          /* the daemon's current config; replaced on SIGHUP */
     char own_name[CONF_NAME_LEN];
     pk_service svc[PK_MAX_SERVICES];
@@ -75,6 +78,11 @@ void pk_init(pk_bank *b, DBusConnection *conn, DBusConnection *sig_conn, const c
              const char *own_name);
 /* Adds the filters and the match rules, sends ListNames. 0 or -1. */
 int pk_start(pk_bank *b);
+/* Just before each tick: reads every change signal queued on the signal connection. 0, or -1
+ * when that connection is lost (the daemon then exits and its supervisor restarts it). */
+int pk_read_signals(pk_bank *b);
+/* Frees what pk_start allocated (before the connections are closed). */
+void pk_close(pk_bank *b);
 /* Once per tick: re-reads silent packs, retries probes, ends ride-throughs. */
 void pk_tick(pk_bank *b, int64_t now_ms);
 /* One reading per slot (fresh = something arrived since the previous call). Returns the slot count. */

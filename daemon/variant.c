@@ -52,12 +52,35 @@ var_status var_number(DBusMessageIter *it, double *out)
     default:
         return VAR_BAD_TYPE;
     }
+    var_status s = var_check_number(v);
+    if (s == VAR_OK)
+        *out = v;
+    return s;
+}
+
+var_status var_check_number(double v)
+{
     if (!isfinite(v))
         return VAR_NONFINITE;
     if (fabs(v) > VAR_MAX_MAGNITUDE)
         return VAR_RANGE;
-    *out = v;
     return VAR_OK;
+}
+
+void var_decode(DBusMessageIter *it, var_value *out)
+{
+    out->num = 0.0;
+    out->str = NULL;
+    out->status = var_number(it, &out->num);
+    if (out->status == VAR_BAD_TYPE) {
+        DBusMessageIter inner;
+        if (dbus_message_iter_get_arg_type(it) == DBUS_TYPE_VARIANT) {
+            dbus_message_iter_recurse(it, &inner);
+            it = &inner;
+        }
+        if (dbus_message_iter_get_arg_type(it) == DBUS_TYPE_STRING)
+            dbus_message_iter_get_basic(it, &out->str);
+    }
 }
 
 int var_string(DBusMessageIter *it, char *buf, size_t len)
@@ -163,12 +186,10 @@ static double *field_ptr(rdg_reading *r, int f)
 
 /* serialbattery names cells "C5"; others publish a bare number. Display only, so a bad id is
  * simply unknown (-1), never a rejection. */
-static int parse_cell_id(DBusMessageIter *value)
+static int parse_cell_id(const var_value *value)
 {
-    char buf[32];
-    double d;
-    if (var_string(value, buf, sizeof buf) == 0) {
-        const char *p = buf;
+    if (value->str) {
+        const char *p = value->str;
         while (*p && (*p < '0' || *p > '9'))
             p++;
         if (!*p)
@@ -177,12 +198,23 @@ static int parse_cell_id(DBusMessageIter *value)
         long id = strtol(p, &end, 10);
         return id >= 0 && id <= 9999 ? (int)id : -1;
     }
-    if (var_number(value, &d) == VAR_OK && d >= 0 && d <= 9999 && d == floor(d))
+    double d = value->num;
+    if (value->status == VAR_OK && d >= 0 && d <= 9999 && d == floor(d))
         return (int)d;
     return -1;
 }
 
 var_apply_result var_apply(rdg_reading *r, const char *path, DBusMessageIter *value, var_status *why)
+{
+    *why = VAR_OK;
+    if (!lookup(path))
+        return VAR_PATH_UNUSED;   /* not worth decoding */
+    var_value v;
+    var_decode(value, &v);
+    return var_apply_value(r, path, &v, why);
+}
+
+var_apply_result var_apply_value(rdg_reading *r, const char *path, const var_value *value, var_status *why)
 {
     *why = VAR_OK;
     const path_map *m = lookup(path);
@@ -198,8 +230,8 @@ var_apply_result var_apply(rdg_reading *r, const char *path, DBusMessageIter *va
         return VAR_PATH_SET;
     }
 
-    double v = 0.0;
-    var_status s = var_number(value, &v);
+    double v = value->num;
+    var_status s = value->status;
     if (s == VAR_OK && m->k == K_ALARM && (v < 0.0 || v > 2.0 || v != floor(v)))
         s = VAR_RANGE;
     if (s == VAR_OK && m->k == K_FIELD &&

@@ -29,6 +29,19 @@ var_status var_number(DBusMessageIter *it, double *out);
  * then). The result is truncated to len - 1 bytes. */
 int var_string(DBusMessageIter *it, char *buf, size_t len);
 
+/* A pack's value decoded (from a libdbus iterator or straight off the wire, wire.h), before
+ * var_apply_value judges it for its path. */
+typedef struct {
+    var_status status;   /* VAR_OK: `num` holds a usable number; else why it is not one */
+    double num;
+    const char *str;     /* the value when it is a string (NUL-terminated), else NULL */
+} var_value;
+
+/* Judges a number the way var_number does (finite, |x| <= 1e9). */
+var_status var_check_number(double v);
+/* Decodes `it` (a variant or its contents) into *out; out->str points into the message. */
+void var_decode(DBusMessageIter *it, var_value *out);
+
 /* What var_apply did with a path. */
 typedef enum {
     VAR_PATH_UNUSED = 0,  /* not a path the core reads: nothing changed */
@@ -43,6 +56,9 @@ typedef enum {
  * pack go stale if the fault persists; a pack that lies about one field is not trusted for the
  * others. *why gets the conversion status (VAR_OK when not rejected). Pure: touches only *r. */
 var_apply_result var_apply(rdg_reading *r, const char *path, DBusMessageIter *value, var_status *why);
+
+/* var_apply for a value already decoded. */
+var_apply_result var_apply_value(rdg_reading *r, const char *path, const var_value *value, var_status *why);
 
 /* True when `path` is one var_apply reads (cheap prefilter for signals of other paths). */
 int var_path_used(const char *path);
