@@ -33,8 +33,8 @@ double share_step(share_smoother *s, const share_in *in, int n, double sign, dou
         double c = sign * in->current_a[i];
         if (isnan(c))
             cur_known = false;
-        else if (c > 0.0)
-            cur_total += c;
+        else
+            cur_total += c;   /* net: a member flowing the other way (circulation) counts against */
     }
     bool measured = cur_known && cur_total >= min_bank_a && cur_total > 0.0;
     bool restart = measured && (!s->init || s->members != member);

@@ -29,8 +29,9 @@ typedef struct {
 
 /* One tick of one direction (sign +1 charge, -1 discharge), in one pass over the packs:
  *  - the share to plan with, in used[0..n): measured when every member's current is known and
- *    the members' summed current this way is at least min_bank_a (each member's current this
- *    way over that sum, smoothed with factor alpha in (0, 1]; the larger of smoothed and
+ *    the members' net current this way is at least min_bank_a (each member's current this way
+ *    over that net sum: with a pack flowing the other way, circulating into the others, the
+ *    rest carry more than their part of the bank current and the shares add up to more than 1, smoothed with factor alpha in (0, 1]; the larger of smoothed and
  *    instantaneous, so the smoothing's lag never under-states a rising share; a change of
  *    members restarts the smoothing); otherwise by installed capacity over the members (equal
  *    shares if any member's capacity is unknown). Non-members get 0.

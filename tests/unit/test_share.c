@@ -42,9 +42,7 @@ static bool ref_by_current(const bool *member, const double *current_a, int n, d
             continue;
         if (isnan(current_a[i]))
             return false;
-        double c = sign * current_a[i];
-        if (c > 0.0)
-            total += c;
+        total += sign * current_a[i];
     }
     if (!(total >= min_bank_a) || total <= 0.0)
         return false;
@@ -165,6 +163,30 @@ static void test_measured(void)
     CU_ASSERT_FALSE(s.init);
 }
 
+/* A pack flowing against the bank (a fuller pack charging the others while the bank discharges)
+ * leaves the others carrying more than the bank current: shares are of the net current, so the
+ * bank limit keeps the pack with the lowest limit within it (sweep seed 1114). */
+static void test_circulation(void)
+{
+    share_smoother s;
+    share_smoother_init(&s);
+    double cap[3] = {280, 280, 280}, cur[3] = {-25.0, -32.4, +12.4}, lim[3] = {100, 24.4, 100}, sh[3];
+    share_in in = {0x7u, 0x7u, cap, cur, lim};
+    int bind;
+    /* bank discharges 45 A; pack 1 carries 32.4 of it: share 0.72, the bank may draw 33.9 A */
+    double l = share_step(&s, &in, 3, -1.0, 10.0, 0.1, sh, &bind);
+    ASSERT_NEAR(sh[1], 32.4 / 45.0, 1e-12);
+    ASSERT_NEAR(sh[2], 0.0, 1e-12);
+    ASSERT_NEAR(l, 24.4 / (32.4 / 45.0), 1e-9);
+    CU_ASSERT_EQUAL(bind, 1);
+    CU_ASSERT(sh[0] + sh[1] > 1.0);
+    /* the pack charging the others: the bank's net discharge below the minimum is not measured */
+    double circ[3] = {-6.0, -6.0, +8.0};
+    in.current_a = circ;
+    share_step(&s, &in, 3, -1.0, 10.0, 0.1, sh, &bind);
+    ASSERT_NEAR(sh[0], 1.0 / 3, 1e-12);
+}
+
 static void test_limit(void)
 {
     share_smoother s;
@@ -275,5 +297,6 @@ void suite_share(void)
     CU_add_test(s, "measured shares need enough current", test_measured);
     CU_add_test(s, "limit = min(pack limit / share)", test_limit);
     CU_add_test(s, "smoothing never under-states a rising share", test_smoother);
+    CU_add_test(s, "shares of the net current when a pack circulates", test_circulation);
     CU_add_test(s, "share_step equals the four-step reference (bitwise)", test_fused_equals_reference);
 }
