@@ -662,6 +662,21 @@ int pol_step(pol_state *s, const pol_config *c, int64_t now_ms, const rdg_readin
                 s->last_verdict[i] = verdict;
                 /* The label may be all we can trust of a rejected reading. */
                 s->last_good[i].label = r->label;
+                /* Its cells, though, may be fine while another field is garbage (a NaN SOC):
+                 * a plausible pair of cell voltages with a higher cell than last accepted is
+                 * taken, so the cell guard keeps following a pack charging towards its trip.
+                 * Only ever upwards: a lower cell from a reading we distrust relaxes nothing. */
+                rdg_reading *g = &s->last_good[i];
+                if (s->has_good[i] && rdg_has(g, RDG_MAX_CELL) && rdg_has(r, RDG_MIN_CELL) &&
+                    rdg_has(r, RDG_MAX_CELL) && r->min_cell_v >= c->cell_min_plausible_v &&
+                    r->min_cell_v <= r->max_cell_v && r->max_cell_v <= c->cell_max_plausible_v &&
+                    r->max_cell_v > g->max_cell_v) {
+                    g->present |= RDG_BIT(RDG_MIN_CELL);
+                    g->min_cell_v = r->min_cell_v;
+                    g->min_cell_id = r->min_cell_id;
+                    g->max_cell_v = r->max_cell_v;
+                    g->max_cell_id = r->max_cell_id;
+                }
             }
         }
         v.online[i] = s->has_good[i] && now_ms - s->last_good_ms[i] <= stale_ms;

@@ -378,6 +378,39 @@ static void test_implausible(void)
     CU_ASSERT_FALSE(out.pack[2].rejected_now);
 }
 
+/* A reading rejected for its SOC still carries its cells: a rising cell tightens the guard
+ * (NaN SOC at the top of charge must not hide the cells climbing); lower or implausible cells
+ * from a distrusted reading relax nothing. */
+static void test_rejected_reading_cells(void)
+{
+    setup3(90, 90, 90);
+    rdg_set(&r[2], RDG_MAX_CELL, 3.40);
+    step(3);
+    ASSERT_NEAR(out.ccl_a, 150.0, 1e-9);
+    rdg_set(&r[2], RDG_SOC, NAN);
+    rdg_set(&r[2], RDG_MAX_CELL, 3.50);
+    step(3);
+    CU_ASSERT_TRUE(out.pack[2].rejected_now);
+    ASSERT_NEAR(out.max_cell_v, 3.50, 1e-12);
+    ASSERT_NEAR(out.ccl_a, 150.0 * 0.55, 1e-9);   /* the taper acts on the rejected reading's cell */
+    CU_ASSERT_EQUAL(out.ccl_limiter, POL_LIM_CELL_TAPER);
+    rdg_set(&r[2], RDG_MAX_CELL, 3.45);             /* lower: not taken, the limit holds */
+    step(3);
+    ASSERT_NEAR(out.max_cell_v, 3.50, 1e-12);
+    ASSERT_NEAR(out.ccl_a, 150.0 * 0.55, 1e-9);
+    rdg_set(&r[2], RDG_MAX_CELL, 7.0);              /* implausible: not taken either */
+    step(3);
+    ASSERT_NEAR(out.max_cell_v, 3.50, 1e-12);
+    rdg_set(&r[2], RDG_MAX_CELL, 3.60);             /* at the stop voltage: charging stops */
+    step(3);
+    ASSERT_NEAR(out.ccl_a, 0.0, 1e-12);
+    CU_ASSERT_EQUAL(out.ccl_limiter, POL_LIM_CELL_STOP);
+    /* the pack stays on its last good reading's clock: stale after the timeout all the same */
+    for (int i = 0; i < 12; i++)
+        step(3);
+    CU_ASSERT_EQUAL(out.pack[2].state, POL_PACK_OFFLINE);
+}
+
 static void test_stale_and_offline(void)
 {
     setup3(60, 60, 60);
@@ -577,6 +610,7 @@ static void test_reason_texts(void)
 void suite_policy(void)
 {
     CU_pSuite s = CU_add_suite("policy", NULL, NULL);
+    CU_add_test(s, "a rejected reading's cells tighten the guard, never relax it", test_rejected_reading_cells);
     CU_add_test(s, "seed bank 93/84/82 -> SOC 82, spread 11, CCL 99", test_seed_bank);
     CU_add_test(s, "tier vectors end to end", test_tier_vectors_end_to_end);
     CU_add_test(s, "spike forces the red tier and alert", test_spike);
