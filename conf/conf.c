@@ -176,12 +176,8 @@ void conf_default(conf_t *c)
 
 typedef struct {
     const char *name;      /* file name for messages */
-    FILE *f;               /* file source, or */
-    const char *text;      /* string source */
-    const char *text_pos;
+    conf_lines lines;      /* the source */
     int line;              /* the line inih is parsing now */
-    bool too_long;         /* a line exceeded the reader's buffer */
-    int too_long_line;
     conf_t work;
     int key_line[N_KEYS];  /* where each key was set; 0 = not set */
     int n_bounds;
@@ -223,20 +219,26 @@ static void fail(load_ctx *x, int line, const char *section, const char *key, co
 
 static bool section_known(const char *section);
 
-/* inih reads through this, one line per call, which is how we know the line number of every
- * key (the Debian build of inih does not pass it to the handler). */
-static char *reader(char *str, int num, void *stream)
+void conf_lines_init(conf_lines *l, FILE *f, const char *text)
 {
-    load_ctx *x = stream;
+    l->f = f;
+    l->text_pos = text;
+    l->line = 0;
+    l->too_long = false;
+    l->too_long_line = 0;
+}
+
+char *conf_lines_read(char *str, int num, conf_lines *l)
+{
     char *got;
-    if (x->f) {
-        got = fgets(str, num, x->f);
+    if (l->f) {
+        got = fgets(str, num, l->f);
     } else {
-        if (*x->text_pos == '\0')
+        if (*l->text_pos == '\0')
             return NULL;
         int i = 0;
-        while (i < num - 1 && x->text_pos[0] != '\0') {
-            char ch = *x->text_pos++;
+        while (i < num - 1 && l->text_pos[0] != '\0') {
+            char ch = *l->text_pos++;
             str[i++] = ch;
             if (ch == '\n')
                 break;
@@ -246,7 +248,40 @@ static char *reader(char *str, int num, void *stream)
     }
     if (!got)
         return NULL;
-    x->line++;
+    l->line++;
+    size_t len = strlen(str);
+    /* fgets that filled the buffer has not looked past it: peek, or a last line of exactly
+     * num - 1 characters without a newline counts as too long (only when read from a file). */
+    bool at_eof = l->f ? (ungetc(fgetc(l->f), l->f), feof(l->f) != 0) : *l->text_pos == '\0';
+    if (len > 0 && str[len - 1] != '\n' && !at_eof) {
+        /* Longer than inih's line buffer: inih would silently parse the rest as a new line. */
+        if (!l->too_long) {
+            l->too_long = true;
+            l->too_long_line = l->line;
+        }
+        int ch;
+        if (l->f) {
+            while ((ch = fgetc(l->f)) != EOF && ch != '\n')
+                ;
+        } else {
+            while (*l->text_pos && *l->text_pos != '\n')
+                l->text_pos++;
+            if (*l->text_pos)
+                l->text_pos++;
+        }
+    }
+    return got;
+}
+
+/* inih reads through this, one line per call, which is how we know the line number of every
+ * key (the Debian build of inih does not pass it to the handler). */
+static char *reader(char *str, int num, void *stream)
+{
+    load_ctx *x = stream;
+    char *got = conf_lines_read(str, num, &x->lines);
+    if (!got)
+        return NULL;
+    x->line = x->lines.line;
     /* inih calls the handler only for keys, so a section with no keys would pass unseen. */
     const char *t = str;
     while (*t == ' ' || *t == '\t')
@@ -259,27 +294,6 @@ static char *reader(char *str, int num, void *stream)
             name[close - t - 1] = '\0';
             if (!section_known(name))
                 fail(x, x->line, name, NULL, "unknown section");
-        }
-    }
-    size_t len = strlen(str);
-    /* fgets that filled the buffer has not looked past it: peek, or a last line of exactly
-     * num - 1 characters without a newline counts as too long (only when read from a file). */
-    bool at_eof = x->f ? (ungetc(fgetc(x->f), x->f), feof(x->f) != 0) : *x->text_pos == '\0';
-    if (len > 0 && str[len - 1] != '\n' && !at_eof) {
-        /* Longer than inih's line buffer: inih would silently parse the rest as a new line. */
-        if (!x->too_long) {
-            x->too_long = true;
-            x->too_long_line = x->line;
-        }
-        int ch;
-        if (x->f) {
-            while ((ch = fgetc(x->f)) != EOF && ch != '\n')
-                ;
-        } else {
-            while (*x->text_pos && *x->text_pos != '\n')
-                x->text_pos++;
-            if (*x->text_pos)
-                x->text_pos++;
         }
     }
     return got;
@@ -337,8 +351,8 @@ static int handler(void *user, const char *section, const char *name, const char
     int line = x->line;
     if (x->failed)
         return 1;
-    if (x->too_long) {
-        fail(x, x->too_long_line, NULL, NULL, "line too long");
+    if (x->lines.too_long) {
+        fail(x, x->lines.too_long_line, NULL, NULL, "line too long");
         return 1;
     }
     if (*section == '\0') {
@@ -492,8 +506,8 @@ static int key_line_of(const load_ctx *x, const char *name, const char **section
 static int load(load_ctx *x, conf_t *c)
 {
     int rc = ini_parse_stream(reader, x, handler, x);
-    if (!x->failed && x->too_long)
-        fail(x, x->too_long_line, NULL, NULL, "line too long");
+    if (!x->failed && x->lines.too_long)
+        fail(x, x->lines.too_long_line, NULL, NULL, "line too long");
     if (!x->failed && rc > 0)
         fail(x, rc, NULL, NULL, "not a [section] or key = value line");
     if (!x->failed && rc < 0)
@@ -563,14 +577,15 @@ int conf_load(const char *path, conf_t *c, char *err, size_t err_len)
         return -1;
     }
     ctx_init(x, path, c, err, err_len);
-    x->f = fopen(path, "r");
-    if (!x->f) {
+    FILE *f = fopen(path, "r");
+    if (!f) {
         snprintf(err, err_len, "%s: cannot open: %s", path, strerror(errno));
         free(x);
         return -1;
     }
+    conf_lines_init(&x->lines, f, NULL);
     int rc = load(x, c);
-    fclose(x->f);
+    fclose(f);
     free(x);
     return rc;
 }
@@ -583,8 +598,7 @@ int conf_load_string(const char *text, const char *name, conf_t *c, char *err, s
         return -1;
     }
     ctx_init(x, name, c, err, err_len);
-    x->text = text;
-    x->text_pos = text;
+    conf_lines_init(&x->lines, NULL, text);
     int rc = load(x, c);
     free(x);
     return rc;

@@ -65,4 +65,20 @@ int conf_parse_long(const char *s, long lo, long hi, long *out);
 /* "yes/no/true/false/on/off/1/0" */
 int conf_parse_bool(const char *s, bool *out);
 
+/* A line source for inih's ini_parse_stream, from a file or a string: it counts lines (Debian's
+ * inih does not pass line numbers to the handler) and notices a line longer than inih's buffer,
+ * which inih would otherwise parse as two. Shared by the config and the scenario loaders. */
+typedef struct {
+    FILE *f;                /* file source, or NULL for */
+    const char *text_pos;   /* the rest of a string source */
+    int line;               /* the line last handed out */
+    bool too_long;          /* a line exceeded the buffer (the rest of it was skipped) */
+    int too_long_line;      /* the first such line */
+} conf_lines;
+
+void conf_lines_init(conf_lines *l, FILE *f, const char *text);
+
+/* ini_reader-compatible: the next line into str (num bytes), or NULL at the end. */
+char *conf_lines_read(char *str, int num, conf_lines *l);
+
 #endif

@@ -184,6 +184,7 @@ typedef struct {
     int line;
     int depth;
     long seed_override;   /* -1: the file's seed */
+    int err_line;         /* the line of the first failure */
 } ld_ctx;
 
 static void fail(ld_ctx *x, const char *section, const char *key, const char *fmt, ...)
@@ -191,6 +192,7 @@ static void fail(ld_ctx *x, const char *section, const char *key, const char *fm
     if (x->failed)
         return;   /* the first error is the one to fix */
     x->failed = true;
+    x->err_line = x->line;
     int n = snprintf(x->err, x->err_len, "%s:%d: [%s] %s: ", x->file, x->line, section, key);
     if (n < 0 || (size_t)n >= x->err_len)
         return;
@@ -406,31 +408,19 @@ static int handler(void *user, const char *section, const char *name, const char
     return 0;
 }
 
-/* inih hands the reader one line per call, so counting calls gives the line of each key
- * without relying on INI_HANDLER_LINENO, which Debian's build leaves off. */
+/* inih reads through conf's line source (conf.h), which counts lines (Debian's inih does not
+ * pass them to the handler) and notices a line longer than inih's buffer. */
 typedef struct {
-    FILE *f;
+    conf_lines lines;
     ld_ctx *x;
-    const char *s;   /* string source when f is NULL */
 } line_src;
 
 static char *read_line(char *str, int num, void *stream)
 {
     line_src *src = stream;
-    src->x->line++;
-    if (src->f)
-        return fgets(str, num, src->f);
-    if (!*src->s)
-        return NULL;
-    int i = 0;
-    while (i < num - 1 && src->s[0]) {
-        char c = *src->s++;
-        str[i++] = c;
-        if (c == '\n')
-            break;
-    }
-    str[i] = '\0';
-    return str;
+    char *got = conf_lines_read(str, num, &src->lines);
+    src->x->line = src->lines.line;
+    return got;
 }
 
 static int parse_source(ld_ctx *x, line_src *src, const char *name)
@@ -439,6 +429,13 @@ static int parse_source(ld_ctx *x, line_src *src, const char *name)
     x->line = 0;
     dir_of(name, x->dir, sizeof x->dir);
     int rc = ini_parse_stream(read_line, src, handler, x);
+    if (src->lines.too_long && (!x->failed || src->lines.too_long_line <= x->err_line)) {
+        /* inih parsed the rest of that line as a line of its own: whatever it said is moot. */
+        x->failed = true;
+        snprintf(x->err, x->err_len, "%s:%d: line too long (at most %d characters)", name,
+                 src->lines.too_long_line, INI_MAX_LINE - 2);
+        return -1;
+    }
     if (rc != 0 && !x->failed) {
         x->failed = true;
         snprintf(x->err, x->err_len, "%s:%d: syntax error (want [section] or key = value)", name, rc);
@@ -456,7 +453,9 @@ static int parse_file(ld_ctx *x, const char *path)
         }
         return -1;
     }
-    line_src src = {f, x, NULL};
+    line_src src;
+    conf_lines_init(&src.lines, f, NULL);
+    src.x = x;
     /* the path must outlive the parse for messages: keep a copy per depth */
     static char names[8][SCN_PATH_LEN];
     snprintf(names[x->depth & 7], SCN_PATH_LEN, "%s", path);
@@ -822,7 +821,9 @@ int scn_load_string(const char *text, const char *name, scn_t *s, char *err, siz
     x.s = s;
     x.err = err;
     x.err_len = err_len;
-    line_src src = {NULL, &x, text};
+    line_src src;
+    conf_lines_init(&src.lines, NULL, text);
+    src.x = &x;
     if (parse_source(&x, &src, name) != 0)
         return -1;
     return finish(&x, name, err, err_len);

@@ -565,6 +565,12 @@ static void test_loader_errors(void)
     expect_load_error("[scenario]\n\ndays = two\n", "t.ini:3: [scenario] days: 'two' is not a number");
     expect_load_error("[scenario]\ndays = 1e9\n", "t.ini:2: [scenario] days:");
     expect_load_error("[nonsense]\nx = 1\n", "t.ini:2: [nonsense] x: unknown section");
+    /* A line longer than inih's buffer: named, not parsed as two lines. */
+    {
+        static char longer[600];
+        snprintf(longer, sizeof longer, "[scenario]\ndays = 1\ndescription = %0300d\ndays = 2\n", 0);
+        expect_load_error(longer, "t.ini:3: line too long");
+    }
     expect_load_error("[bank]\npacks = 3\n[pack.7]\nsoc_pct = 5\n", "t.ini:4: [pack.7]: the bank has only 3 packs");
     expect_load_error("[pack.2]\nsoc_pct = 120\n", "t.ini:2: [pack.2] soc_pct: '120' is not a number in 0..100");
     expect_load_error("[pack]\nbalancer = magic\n", "t.ini:2: [pack] balancer: 'magic' is not none, passive or active");
