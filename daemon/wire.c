@@ -1,4 +1,5 @@
 /* The D-Bus wire format read straight from bytes: framing, header fields, BusItem change values. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "wire.h"
@@ -381,4 +382,135 @@ wire_rc wire_items(const uint8_t *msg, const wire_header *h, int (*want)(const c
             fn(ctx, path, &v);
     }
     return WIRE_OK;
+}
+
+/* ---- writing ---- */
+
+void wire_out_reset(wire_out *o)
+{
+    o->len = 0;
+    o->msg_start = 0;
+    o->failed = false;
+}
+
+void wire_out_free(wire_out *o)
+{
+    free(o->buf);
+    memset(o, 0, sizeof *o);
+}
+
+void wire_put_bytes(wire_out *o, const uint8_t *p, size_t n)
+{
+    if (o->failed)
+        return;
+    if (n > o->cap - o->len) {
+        size_t cap = o->cap ? o->cap : 4096;
+        while (cap - o->len < n)
+            cap *= 2;
+        uint8_t *grown = realloc(o->buf, cap);
+        if (!grown) {
+            o->failed = true;
+            return;
+        }
+        o->buf = grown;
+        o->cap = cap;
+    }
+    memcpy(o->buf + o->len, p, n);
+    o->len += n;
+}
+
+void wire_pad(wire_out *o, size_t alignment)
+{
+    static const uint8_t zeros[8];
+    size_t rel = o->len - o->msg_start;
+    wire_put_bytes(o, zeros, ((rel + alignment - 1) & ~(alignment - 1)) - rel);
+}
+
+void wire_put_u32(wire_out *o, uint32_t v)
+{
+    wire_pad(o, 4);
+    wire_put_bytes(o, (const uint8_t *)&v, 4);
+}
+
+void wire_put_i32(wire_out *o, int32_t v)
+{
+    wire_put_u32(o, (uint32_t)v);
+}
+
+void wire_put_double(wire_out *o, double v)
+{
+    wire_pad(o, 8);
+    wire_put_bytes(o, (const uint8_t *)&v, 8);
+}
+
+void wire_put_string(wire_out *o, const char *s)
+{
+    size_t n = strlen(s);
+    wire_put_u32(o, (uint32_t)n);
+    wire_put_bytes(o, (const uint8_t *)s, n + 1);
+}
+
+void wire_put_signature(wire_out *o, const char *sig)
+{
+    uint8_t n = (uint8_t)strlen(sig);
+    wire_put_bytes(o, &n, 1);
+    wire_put_bytes(o, (const uint8_t *)sig, (size_t)n + 1);
+}
+
+wire_array wire_open_array(wire_out *o, size_t element_alignment)
+{
+    wire_array a;
+    wire_put_u32(o, 0);
+    a.len_at = o->len - 4;
+    wire_pad(o, element_alignment);   /* present even when the array stays empty */
+    a.first = o->len;
+    return a;
+}
+
+void wire_close_array(wire_out *o, wire_array a)
+{
+    if (o->failed)
+        return;
+    uint32_t n = (uint32_t)(o->len - a.first);
+    memcpy(o->buf + a.len_at, &n, 4);
+}
+
+static void put_field(wire_out *o, uint8_t code, const char *sig, const char *value)
+{
+    wire_pad(o, 8);
+    wire_put_bytes(o, &code, 1);
+    wire_put_signature(o, sig);
+    if (sig[0] == 'g')
+        wire_put_signature(o, value);
+    else
+        wire_put_string(o, value);
+}
+
+void wire_begin_signal(wire_out *o, uint32_t serial, const char *path, const char *interface,
+                       const char *member, const char *signature)
+{
+    o->msg_start = o->len;
+    const uint8_t fixed[4] = {HOST_BIG ? 'B' : 'l', 4 /* signal */, 1 /* no reply expected */, 1};
+    wire_put_bytes(o, fixed, 4);
+    wire_put_u32(o, 0);   /* body length: wire_end_message */
+    wire_put_u32(o, serial);
+    wire_array fields = wire_open_array(o, 8);
+    put_field(o, 1, "o", path);
+    put_field(o, 2, "s", interface);
+    put_field(o, 3, "s", member);
+    if (signature && signature[0])
+        put_field(o, 8, "g", signature);
+    wire_close_array(o, fields);
+    wire_pad(o, 8);   /* the body starts 8-aligned */
+}
+
+void wire_end_message(wire_out *o)
+{
+    if (o->failed)
+        return;
+    uint32_t fields;
+    memcpy(&fields, o->buf + o->msg_start + 12, 4);
+    size_t body_off = (WIRE_FIXED_HEADER + (size_t)fields + 7) & ~(size_t)7;
+    uint32_t body = (uint32_t)(o->len - o->msg_start - body_off);
+    memcpy(o->buf + o->msg_start + 4, &body, 4);
 }

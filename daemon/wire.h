@@ -54,4 +54,38 @@ typedef void (*wire_item_fn)(void *ctx, const char *path, const var_value *value
 wire_rc wire_items(const uint8_t *msg, const wire_header *h, int (*want)(const char *path),
                    wire_item_fn fn, void *ctx);
 
+/* ---- writing: the daemon's own change signals ----
+ * libdbus builds each message through its type writers and sends each with its own sendmsg();
+ * a tick's PropertiesChanged and ItemsChanged are written here, in this machine's byte order,
+ * into one buffer that busitem.c sends at once. */
+
+typedef struct {
+    uint8_t *buf;
+    size_t len, cap;
+    size_t msg_start;   /* alignment counts from the start of the message being written */
+    bool failed;        /* out of memory: the buffer is not to be sent */
+} wire_out;
+
+typedef struct {
+    size_t len_at, first;   /* where the array's length goes, where its first element starts */
+} wire_array;
+
+void wire_out_reset(wire_out *o);
+void wire_out_free(wire_out *o);
+/* A signal header (flags: no reply expected, as libdbus sets on signals); the body follows. */
+void wire_begin_signal(wire_out *o, uint32_t serial, const char *path, const char *interface,
+                       const char *member, const char *signature);
+/* Patches the body length of the message begun last. */
+void wire_end_message(wire_out *o);
+void wire_pad(wire_out *o, size_t alignment);
+void wire_put_string(wire_out *o, const char *s);
+void wire_put_signature(wire_out *o, const char *sig);
+void wire_put_i32(wire_out *o, int32_t v);
+void wire_put_u32(wire_out *o, uint32_t v);
+void wire_put_double(wire_out *o, double v);
+wire_array wire_open_array(wire_out *o, size_t element_alignment);
+void wire_close_array(wire_out *o, wire_array a);
+/* Appends another buffer's bytes (a body built separately, from an 8-aligned start). */
+void wire_put_bytes(wire_out *o, const uint8_t *p, size_t n);
+
 #endif
