@@ -104,6 +104,7 @@ static const key_def keys[] = {
     {"bank", "soc_mode", K_SOCMODE, P(soc_mode), 0, 0, 0},
     {"bank", "fallback_cvl_v", K_DOUBLE, P(fallback_cvl_v), 0, 1, 1000},
     {"bank", "battery_low_v", K_DOUBLE, P(battery_low_v), 0, 0, 1000},
+    {"bank", "offline_cvl_v", K_DOUBLE, P(offline_cvl_v), 0, 0, 1000},
     {"bank", "stale_timeout_s", K_DOUBLE, P(stale_timeout_s), 0, 0.1, 86400},
 
     {"tiers", "tier_spread_pct", K_BOUNDS, 0, 0, 0.01, 100},

@@ -34,6 +34,7 @@ void pol_config_default(pol_config *c)
     c->soc_mode = POL_SOC_LOWEST;
     c->fallback_cvl_v = 55.2;
     c->battery_low_v = 44.8;
+    c->offline_cvl_v = 54.0;
 
     c->n_tiers = 4;
     c->tier_spread_pct[0] = 5.0;
@@ -143,6 +144,8 @@ int pol_config_check(const pol_config *c, const char **key, const char **other, 
           "must be in (0, 1000]");
     CHECK2(c->battery_low_v >= 0.0 && c->battery_low_v < c->fallback_cvl_v, "battery_low_v", "fallback_cvl_v",
           "must be below fallback_cvl_v");
+    CHECK2(c->offline_cvl_v == 0.0 || (c->offline_cvl_v > c->battery_low_v && c->offline_cvl_v <= 1000.0),
+           "offline_cvl_v", "battery_low_v", "must be 0 (off) or above battery_low_v");
     CHECK(c->share_min_current_a >= 0.0 && c->share_min_current_a <= 10000.0,
           "share_min_current_a", "must be 0..10000");
     CHECK(c->share_tau_s >= 0.0 && c->share_tau_s <= 86400.0, "share_tau_s", "must be 0..86400");
@@ -820,6 +823,18 @@ int pol_step(pol_state *s, const pol_config *c, int64_t now_ms, const rdg_readin
     double cvl_base = v.has_cvl ? v.min_cvl_v : c->fallback_cvl_v;
     double cvl = guard_cvl(cvl_base, out->voltage_valid ? out->voltage_v : NAN, v.overvoltage_sum_v,
                            c->battery_low_v);
+    /* A pack seen before and now offline may still be wired in and charging, unseen by the cell
+     * guard: hold the bank below the knee (3.375 V a cell for the default 16 cells, LFP float)
+     * until it is back, so none of its cells is charged into its BMS's trip (found by the seed
+     * sweep: a pack silent for good at mid SOC was charged to its OVP). Decreases act at once;
+     * the way back up is the CVL ramp. */
+    if (c->offline_cvl_v > 0.0 && cvl > c->offline_cvl_v) {
+        for (int i = 0; i < n; i++)
+            if (s->has_good[i] && !v.online[i]) {
+                cvl = c->offline_cvl_v;
+                break;
+            }
+    }
     if (s->outputs_init && cvl > s->cvl_out_v + c->cvl_ramp_v_per_s * dt_s)
         cvl = s->cvl_out_v + c->cvl_ramp_v_per_s * dt_s;
     /* Blind (too few packs, a pack's cells gone, a rejected reading): CVL may not rise either.

@@ -28,6 +28,7 @@ typedef struct {
     pol_soc_mode soc_mode;         /* lowest (default) or capacity-weighted mean */
     double fallback_cvl_v;         /* 55.2: CVL when no pack publishes one (CVL must stay valid) */
     double battery_low_v;          /* 44.8: /Info/BatteryLowVoltage */
+    double offline_cvl_v;          /* 54.0: CVL cap while a pack seen before is offline; 0 = none */
 
     /* tiers: spread boundaries in percentage points and the CCL percent of each tier.
      * n_tiers percents, n_tiers - 1 boundaries. Tier i > 0 applies when spread >= boundary[i-1],

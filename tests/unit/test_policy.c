@@ -349,6 +349,45 @@ static void test_offline_high_cells(void)
     ASSERT_NEAR(out.ccl_a, 100.0, 1e-9);
 }
 
+/* A pack that drops out at mid SOC may still be charging, unseen: CVL is held below the knee
+ * until it is back, then recovers at its ramp; offline_cvl_v = 0 turns that off. */
+static void test_offline_cvl_cap(void)
+{
+    setup3(60, 60, 60);
+    cfg.expected_packs = 3;
+    step(3);
+    ASSERT_NEAR(out.cvl_v, 55.2, 1e-12);
+    for (int k = 0; k < 12; k++) {
+        r[0].fresh = r[2].fresh = true;
+        r[1].fresh = false;
+        CU_ASSERT_EQUAL_FATAL(pol_step(&st, &cfg, t_ms, r, 3, &out), 0);
+        t_ms += 1000;
+    }
+    CU_ASSERT_EQUAL(out.pack[1].state, POL_PACK_OFFLINE);
+    ASSERT_NEAR(out.cvl_v, 54.0, 1e-12);
+    r[1].fresh = true;
+    step(3);   /* back: the ramp, not a jump */
+    CU_ASSERT_EQUAL(out.pack[1].state, POL_PACK_ONLINE);
+    ASSERT_NEAR(out.cvl_v, 54.0 + cfg.cvl_ramp_v_per_s, 1e-9);
+    /* a pack never seen is not "offline": expected but not yet reported caps nothing */
+    setup3(60, 60, 60);
+    cfg.expected_packs = 4;
+    step(3);
+    ASSERT_NEAR(out.cvl_v, 55.2, 1e-12);
+    /* off */
+    setup3(60, 60, 60);
+    cfg.offline_cvl_v = 0.0;
+    step(3);
+    for (int k = 0; k < 12; k++) {
+        r[0].fresh = r[2].fresh = true;
+        r[1].fresh = false;
+        CU_ASSERT_EQUAL_FATAL(pol_step(&st, &cfg, t_ms, r, 3, &out), 0);
+        t_ms += 1000;
+    }
+    CU_ASSERT_EQUAL(out.pack[1].state, POL_PACK_OFFLINE);
+    ASSERT_NEAR(out.cvl_v, 55.2, 1e-12);
+}
+
 static void test_implausible(void)
 {
     setup3(60, 60, 60);
@@ -610,6 +649,7 @@ static void test_reason_texts(void)
 void suite_policy(void)
 {
     CU_pSuite s = CU_add_suite("policy", NULL, NULL);
+    CU_add_test(s, "an offline pack caps CVL below the knee until it is back", test_offline_cvl_cap);
     CU_add_test(s, "a rejected reading's cells tighten the guard, never relax it", test_rejected_reading_cells);
     CU_add_test(s, "seed bank 93/84/82 -> SOC 82, spread 11, CCL 99", test_seed_bank);
     CU_add_test(s, "tier vectors end to end", test_tier_vectors_end_to_end);
