@@ -401,7 +401,7 @@ void wire_out_free(wire_out *o)
 
 void wire_put_bytes(wire_out *o, const uint8_t *p, size_t n)
 {
-    if (o->failed)
+    if (o->failed || n == 0)
         return;
     if (n > o->cap - o->len) {
         size_t cap = o->cap ? o->cap : 4096;
