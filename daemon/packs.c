@@ -19,7 +19,32 @@ typedef struct {
     pk_bank *b;
     int idx;
     uint32_t gen;
+    int path_k;   /* per-path reads: index into read_paths; else -1 */
 } call_ref;
+
+/* What a per-path read asks for (VENUS-DBUS.md 2.2's last fallback): the identity, then every
+ * path the core reads (variant.c's table). */
+static const char *const identity_paths[] = {"/DeviceInstance", "/Serial", "/ProductId", "/ProductName"};
+#define N_IDENTITY_PATHS (int)(sizeof identity_paths / sizeof identity_paths[0])
+
+static int n_read_paths(void)
+{
+    return N_IDENTITY_PATHS + var_n_used_paths();
+}
+
+static const char *read_path(int k)
+{
+    return k < N_IDENTITY_PATHS ? identity_paths[k] : var_used_path(k - N_IDENTITY_PATHS);
+}
+
+static const char *method_name(pk_read_method m)
+{
+    switch (m) {
+    case PK_READ_ITEMS: return "GetItems";
+    case PK_READ_ROOT: return "GetValue on /";
+    default: return "GetValue per path";
+    }
+}
 
 static DBusHandlerResult filter(DBusConnection *conn, DBusMessage *msg, void *data);
 
@@ -78,6 +103,24 @@ static int find_by_owner(const pk_bank *b, const char *owner)
     return -1;
 }
 
+static void free_round(pk_service *s)
+{
+    pk_round *r = s->round;
+    if (!r)
+        return;
+    for (int k = 0; k < PK_PATH_WINDOW; k++) {
+        if (r->calls[k]) {
+            dbus_pending_call_cancel(r->calls[k]);
+            dbus_pending_call_unref(r->calls[k]);
+        }
+    }
+    for (int k = 0; k < PK_MAX_READ_PATHS; k++)
+        if (r->replies[k])
+            dbus_message_unref(r->replies[k]);
+    free(r);
+    s->round = NULL;
+}
+
 static void cancel_call(pk_service *s)
 {
     if (s->pending) {
@@ -85,42 +128,95 @@ static void cancel_call(pk_service *s)
         dbus_pending_call_unref(s->pending);
         s->pending = NULL;
     }
+    free_round(s);
 }
 
-static void on_items_reply(DBusPendingCall *pc, void *data);
+/* A read (of whichever kind) is in progress: at most one per service, so a hung pack costs
+ * one call (PK_PATH_WINDOW for a per-path read) and never more. */
+static bool reading(const pk_service *s)
+{
+    return s->pending || (s->round && s->round->active);
+}
 
-static void send_get_items(pk_bank *b, int idx)
+/* Sends `method` on `path` of service idx with an explicit short timeout (Venus' libdbus default
+ * is 120 s); fn gets a call_ref. NULL if it could not be sent. */
+static DBusPendingCall *send_call(pk_bank *b, int idx, const char *path, const char *method,
+                                  DBusPendingCallNotifyFunction fn, int path_k)
 {
     pk_service *s = &b->svc[idx];
-    if (s->pending)
-        return;
-    DBusMessage *m = dbus_message_new_method_call(s->name, "/", BI_IFACE, "GetItems");
+    DBusMessage *m = dbus_message_new_method_call(s->name, path, BI_IFACE, method);
     if (!m)
-        return;
+        return NULL;
     DBusPendingCall *pc = NULL;
-    /* An explicit short timeout: Venus' libdbus default is 120 s. */
     if (!dbus_connection_send_with_reply(b->conn, m, &pc, b->cfg->dbus.call_timeout_ms) || !pc) {
         dbus_message_unref(m);
-        log_rl(&s->rl_call, loop_now_ms(), "%s: cannot send GetItems", s->name);
-        return;
+        log_rl(&s->rl_call, loop_now_ms(), "%s: cannot send %s", s->name, method);
+        return NULL;
     }
     dbus_message_unref(m);
     call_ref *ref = malloc(sizeof *ref);
     if (!ref) {
         dbus_pending_call_cancel(pc);
         dbus_pending_call_unref(pc);
-        return;
+        return NULL;
     }
     ref->b = b;
     ref->idx = idx;
     ref->gen = s->gen;
-    if (!dbus_pending_call_set_notify(pc, on_items_reply, ref, free)) {
+    ref->path_k = path_k;
+    if (!dbus_pending_call_set_notify(pc, fn, ref, free)) {
         free(ref);
         dbus_pending_call_cancel(pc);
         dbus_pending_call_unref(pc);
+        return NULL;
+    }
+    return pc;
+}
+
+static void on_read_reply(DBusPendingCall *pc, void *data);
+static void on_path_reply(DBusPendingCall *pc, void *data);
+
+/* Keeps the per-path read's window full. */
+static void fill_round(pk_bank *b, int idx)
+{
+    pk_service *s = &b->svc[idx];
+    pk_round *r = s->round;
+    int n = n_read_paths() < PK_MAX_READ_PATHS ? n_read_paths() : PK_MAX_READ_PATHS;
+    for (int w = 0; w < PK_PATH_WINDOW && r->next < n; w++) {
+        if (r->calls[w])
+            continue;
+        int k = r->next++;
+        r->calls[w] = send_call(b, idx, read_path(k), "GetValue", on_path_reply, k);
+        if (!r->calls[w])
+            r->failed++;
+    }
+}
+
+/* Reads service idx with the method that worked for it (GetItems until it is found missing). */
+static void send_read(pk_bank *b, int idx)
+{
+    pk_service *s = &b->svc[idx];
+    if (reading(s))
+        return;
+    if (s->method == PK_READ_PATHS) {
+        if (!s->round && !(s->round = calloc(1, sizeof *s->round)))
+            return;
+        pk_round *r = s->round;
+        for (int k = 0; k < PK_MAX_READ_PATHS; k++) {
+            if (r->replies[k])
+                dbus_message_unref(r->replies[k]);
+            r->replies[k] = NULL;
+        }
+        r->next = r->failed = r->answered = 0;
+        r->active = true;
+        fill_round(b, idx);
+        for (int w = 0; w < PK_PATH_WINDOW; w++)
+            if (r->calls[w])
+                return;
+        r->active = false;   /* nothing could be sent: try again at a later tick */
         return;
     }
-    s->pending = pc;
+    s->pending = send_call(b, idx, "/", s->method == PK_READ_ITEMS ? "GetItems" : "GetValue", on_read_reply, -1);
 }
 
 static void add_service(pk_bank *b, const char *name, const char *owner, bool initial)
@@ -149,7 +245,7 @@ static void add_service(pk_bank *b, const char *name, const char *owner, bool in
     if (owner)
         copy_str(s->owner, sizeof s->owner, owner);
     s->last_rx_ms = loop_now_ms();
-    send_get_items(b, idx);
+    send_read(b, idx);
 }
 
 /* A pack leaving and coming back is news the first few times a minute; a pack flapping a
@@ -266,6 +362,57 @@ static bool walk_items(DBusMessage *msg, bool used_only, item_fn fn, void *ctx)
     return true;
 }
 
+/* Walks a root GetValue reply (velib: a variant holding a{sv} keyed by paths relative to "/",
+ * no leading slash) like walk_items. False when the reply has another shape. */
+static bool walk_root(DBusMessage *msg, bool used_only, item_fn fn, void *ctx)
+{
+    DBusMessageIter it, dict, arr, e;
+    if (!dbus_message_iter_init(msg, &it) || dbus_message_iter_get_arg_type(&it) != DBUS_TYPE_VARIANT)
+        return false;
+    dbus_message_iter_recurse(&it, &dict);
+    if (dbus_message_iter_get_arg_type(&dict) != DBUS_TYPE_ARRAY ||
+        dbus_message_iter_get_element_type(&dict) != DBUS_TYPE_DICT_ENTRY)
+        return false;
+    dbus_message_iter_recurse(&dict, &arr);
+    char path[256];
+    while (dbus_message_iter_get_arg_type(&arr) == DBUS_TYPE_DICT_ENTRY) {
+        dbus_message_iter_recurse(&arr, &e);
+        if (dbus_message_iter_get_arg_type(&e) == DBUS_TYPE_STRING) {
+            const char *rel;
+            dbus_message_iter_get_basic(&e, &rel);
+            int n = snprintf(path, sizeof path, "/%s", rel[0] == '/' ? rel + 1 : rel);
+            if (n > 0 && (size_t)n < sizeof path && (!used_only || var_path_used(path)) &&
+                dbus_message_iter_next(&e) && dbus_message_iter_get_arg_type(&e) == DBUS_TYPE_VARIANT)
+                fn(ctx, path, &e);
+        }
+        dbus_message_iter_next(&arr);
+    }
+    return true;
+}
+
+/* One complete reading of a service, however it was read. */
+typedef struct {
+    pk_read_method kind;
+    DBusMessage *msg;          /* GetItems or root GetValue reply */
+    DBusMessage *const *paths; /* per-path replies, indexed like read_path(); NULL = no answer */
+} snapshot;
+
+static bool walk_snapshot(const snapshot *sn, bool used_only, item_fn fn, void *ctx)
+{
+    if (sn->kind == PK_READ_ITEMS)
+        return walk_items(sn->msg, used_only, fn, ctx);
+    if (sn->kind == PK_READ_ROOT)
+        return walk_root(sn->msg, used_only, fn, ctx);
+    int n = n_read_paths() < PK_MAX_READ_PATHS ? n_read_paths() : PK_MAX_READ_PATHS;
+    for (int k = 0; k < n; k++) {
+        DBusMessageIter it;
+        const char *path = read_path(k);
+        if (sn->paths[k] && (!used_only || var_path_used(path)) && dbus_message_iter_init(sn->paths[k], &it))
+            fn(ctx, path, &it);
+    }
+    return true;
+}
+
 typedef struct {
     bool has_di, has_serial, has_cvl, has_pid;
     int di, product_id;
@@ -329,13 +476,13 @@ static int alloc_slot(pk_bank *b)
 }
 
 /* First answer of a probed service: decide whether it is a pack and give it a slot. */
-static void adopt(pk_bank *b, int idx, DBusMessage *reply)
+static void adopt(pk_bank *b, int idx, const snapshot *sn)
 {
     pk_service *s = &b->svc[idx];
     identity id;
     memset(&id, 0, sizeof id);
     id.di = -1;
-    walk_items(reply, false, identity_fn, &id);
+    walk_snapshot(sn, false, identity_fn, &id);
     bool explicit_list = b->cfg->dbus.n_packs > 0;
     if (!id.has_cvl && !explicit_list) {
         /* A shunt or another non-BMS battery service; watch for its CVL becoming valid. */
@@ -403,7 +550,64 @@ static void adopt(pk_bank *b, int idx, DBusMessage *reply)
         b->on_new_slot(b->on_new_slot_ctx, k);
 }
 
-static void on_items_reply(DBusPendingCall *pc, void *data)
+/* A complete reading arrived: adopt the service if it is new, replace the pack's reading. */
+static void apply_snapshot(pk_bank *b, int idx, const snapshot *sn, const char *sender)
+{
+    pk_service *s = &b->svc[idx];
+    int64_t now = loop_now_ms();
+    if (sender && !s->owner[0])
+        copy_str(s->owner, sizeof s->owner, sender);
+    s->last_rx_ms = now;
+    if (s->state == PKS_PROBING || s->state == PKS_IGNORED)
+        adopt(b, idx, sn);
+    if (s->state == PKS_ACTIVE) {
+        pk_slot *sl = &b->slot[s->slot];
+        /* A reading is the whole truth: paths it lacks are missing, not left at old values. */
+        int label = sl->di;
+        rdg_clear(&sl->cur);
+        sl->cur.label = label;
+        apply_ctx a = {b, sl};
+        if (!walk_snapshot(sn, true, apply_fn, &a))
+            log_rl(&s->rl_call, now, "%s: %s reply has an unexpected shape", s->name, method_name(sn->kind));
+        sl->dirty = true;
+        sl->reported = true;
+    }
+}
+
+/* A failed read: a starting driver is retried later, not at once. */
+static void read_failed(pk_bank *b, int idx, const char *what)
+{
+    pk_service *s = &b->svc[idx];
+    int64_t now = loop_now_ms();
+    b->call_failures_total++;
+    log_rl(&s->rl_call, now, "%s: %s failed: %s", s->name, method_name(s->method), what);
+    if (s->state == PKS_PROBING)
+        s->next_probe_ms = now + (int64_t)(b->cfg->dbus.poll_interval_s * 1000.0);
+}
+
+/* The service does not implement this way of reading (as opposed to a timeout or a busy
+ * driver, which are retried the same way). */
+static bool method_missing(DBusMessage *reply)
+{
+    return dbus_message_is_error(reply, DBUS_ERROR_UNKNOWN_METHOD) ||
+           dbus_message_is_error(reply, DBUS_ERROR_UNKNOWN_INTERFACE) ||
+           dbus_message_is_error(reply, DBUS_ERROR_UNKNOWN_OBJECT) ||
+           dbus_message_is_error(reply, DBUS_ERROR_NOT_SUPPORTED);
+}
+
+/* Moves service idx to the next way of reading (VENUS-DBUS.md 2.2: GetItems, then GetValue on
+ * "/", then GetValue per path) and reads it that way at once. */
+static void fall_back(pk_bank *b, int idx, const char *why)
+{
+    pk_service *s = &b->svc[idx];
+    pk_read_method next = s->method == PK_READ_ITEMS ? PK_READ_ROOT : PK_READ_PATHS;
+    log_info("%s: %s %s; reading it by %s", s->name, method_name(s->method), why, method_name(next));
+    s->method = next;
+    send_read(b, idx);
+}
+
+/* Reply to GetItems or to GetValue on "/". */
+static void on_read_reply(DBusPendingCall *pc, void *data)
 {
     call_ref *ref = data;
     pk_bank *b = ref->b;
@@ -419,40 +623,91 @@ static void on_items_reply(DBusPendingCall *pc, void *data)
         dbus_pending_call_unref(s->pending);
         s->pending = NULL;
     }
-    int64_t now = loop_now_ms();
-    s->initial = false;   /* answered (or timed out): start-up discovery need not wait for it */
-    if (!reply)
+    if (!reply) {
+        s->initial = false;
         return;
+    }
     if (dbus_message_get_type(reply) == DBUS_MESSAGE_TYPE_ERROR) {
-        b->call_failures_total++;
-        const char *en = dbus_message_get_error_name(reply);
-        log_rl(&s->rl_call, now, "%s: GetItems failed: %s", s->name, en ? en : "?");
-        if (s->state == PKS_PROBING) {
-            /* Retry later (a slow or starting driver), not at once. */
-            s->next_probe_ms = now + (int64_t)(b->cfg->dbus.poll_interval_s * 1000.0);
+        if (method_missing(reply)) {
+            fall_back(b, ref->idx, "is not implemented");
+        } else {
+            s->initial = false;   /* answered (or timed out): start-up discovery need not wait for it */
+            const char *en = dbus_message_get_error_name(reply);
+            read_failed(b, ref->idx, en ? en : "?");
         }
         dbus_message_unref(reply);
         return;
     }
-    const char *sender = dbus_message_get_sender(reply);
-    if (sender && !s->owner[0])
-        copy_str(s->owner, sizeof s->owner, sender);
-    s->last_rx_ms = now;
-    if (s->state == PKS_PROBING || s->state == PKS_IGNORED)
-        adopt(b, ref->idx, reply);
-    if (s->state == PKS_ACTIVE) {
-        pk_slot *sl = &b->slot[s->slot];
-        /* GetItems is the whole truth: paths it lacks are missing, not left at old values. */
-        int label = sl->di;
-        rdg_clear(&sl->cur);
-        sl->cur.label = label;
-        apply_ctx a = {b, sl};
-        if (!walk_items(reply, true, apply_fn, &a))
-            log_rl(&s->rl_call, now, "%s: GetItems reply is not a{sa{sv}}", s->name);
-        sl->dirty = true;
-        sl->reported = true;
+    snapshot sn = {s->method, reply, NULL};
+    if (s->method == PK_READ_ROOT) {
+        /* A root GetValue that is not velib's dict of relative paths cannot be read as one. */
+        DBusMessageIter it, inner;
+        bool dict = dbus_message_iter_init(reply, &it) && dbus_message_iter_get_arg_type(&it) == DBUS_TYPE_VARIANT;
+        if (dict) {
+            dbus_message_iter_recurse(&it, &inner);
+            dict = dbus_message_iter_get_arg_type(&inner) == DBUS_TYPE_ARRAY &&
+                   dbus_message_iter_get_element_type(&inner) == DBUS_TYPE_DICT_ENTRY;
+        }
+        if (!dict) {
+            fall_back(b, ref->idx, "is not a dict of paths");
+            dbus_message_unref(reply);
+            return;
+        }
     }
+    s->initial = false;
+    apply_snapshot(b, ref->idx, &sn, dbus_message_get_sender(reply));
     dbus_message_unref(reply);
+}
+
+/* Reply to one GetValue of a per-path read; the reading is applied once every path has
+ * answered, so the core never sees half of one. */
+static void on_path_reply(DBusPendingCall *pc, void *data)
+{
+    call_ref *ref = data;
+    pk_bank *b = ref->b;
+    DBusMessage *reply = dbus_pending_call_steal_reply(pc);
+    pk_service *s = &b->svc[ref->idx];
+    pk_round *r = s->round;
+    if (s->gen != ref->gen || s->state == PKS_FREE || !r || ref->path_k < 0 || ref->path_k >= PK_MAX_READ_PATHS) {
+        if (reply)
+            dbus_message_unref(reply);
+        return;
+    }
+    for (int w = 0; w < PK_PATH_WINDOW; w++) {
+        if (r->calls[w] == pc) {
+            dbus_pending_call_unref(pc);
+            r->calls[w] = NULL;
+        }
+    }
+    if (reply && dbus_message_get_type(reply) == DBUS_MESSAGE_TYPE_METHOD_RETURN) {
+        if (!r->sender[0] && dbus_message_get_sender(reply))
+            copy_str(r->sender, sizeof r->sender, dbus_message_get_sender(reply));
+        r->replies[ref->path_k] = reply;   /* kept until the reading is complete */
+        r->answered++;
+    } else {
+        /* A path the pack does not publish (UnknownObject) is simply missing; a timeout too. */
+        if (reply)
+            dbus_message_unref(reply);
+        r->failed++;
+    }
+    fill_round(b, ref->idx);
+    for (int w = 0; w < PK_PATH_WINDOW; w++)
+        if (r->calls[w])
+            return;   /* more answers to come */
+    r->active = false;
+    s->initial = false;
+    if (r->answered == 0) {
+        read_failed(b, ref->idx, "no path answered");
+        return;
+    }
+    r->answered = 0;
+    snapshot sn = {PK_READ_PATHS, NULL, r->replies};
+    apply_snapshot(b, ref->idx, &sn, r->sender[0] ? r->sender : NULL);
+    for (int k = 0; k < PK_MAX_READ_PATHS; k++) {
+        if (r->replies[k])
+            dbus_message_unref(r->replies[k]);
+        r->replies[k] = NULL;
+    }
 }
 
 /* ---- signals ---- */
@@ -675,16 +930,17 @@ void pk_tick(pk_bank *b, int64_t now_ms)
     int64_t ride_ms = (int64_t)(b->cfg->dbus.ride_through_s * 1000.0);
     for (int k = 0; k < PK_MAX_SERVICES; k++) {
         pk_service *s = &b->svc[k];
-        if (s->pending)
+        if (reading(s))
             continue;
         if (s->state == PKS_ACTIVE && now_ms - s->last_rx_ms >= poll_ms) {
-            /* Silent for a poll interval: ask. A hung pack's call times out on its own. */
-            send_get_items(b, k);
+            /* Silent for a poll interval: ask, the way that worked. A hung pack's call times out
+             * on its own. */
+            send_read(b, k);
         } else if (s->state == PKS_PROBING && now_ms >= s->next_probe_ms) {
-            send_get_items(b, k);
+            send_read(b, k);
         } else if (s->state == PKS_IGNORED && s->reprobe) {
             s->reprobe = false;
-            send_get_items(b, k);
+            send_read(b, k);
         }
     }
     for (int k = 0; k < b->n_slots; k++) {

@@ -23,6 +23,27 @@ typedef enum {
     PKS_ACTIVE      /* feeding a slot */
 } pk_svc_state;
 
+/* How a service is read (VENUS-DBUS.md 2.2): GetItems; if it has none, GetValue on "/"; if that
+ * is missing too, GetValue on each path. Kept for the service's life: re-reads use what worked. */
+typedef enum {
+    PK_READ_ITEMS = 0,
+    PK_READ_ROOT,
+    PK_READ_PATHS
+} pk_read_method;
+
+#define PK_PATH_WINDOW 4       /* GetValue calls in flight per service during a per-path read */
+#define PK_MAX_READ_PATHS 64   /* identity paths + the paths the core reads (variant.c) */
+
+/* A per-path read in progress: the replies are kept until all have come, then applied at once. */
+typedef struct {
+    bool active;
+    int next;                                  /* next path to ask for */
+    int answered, failed;
+    DBusPendingCall *calls[PK_PATH_WINDOW];
+    DBusMessage *replies[PK_MAX_READ_PATHS];
+    char sender[64];
+} pk_round;
+
 typedef struct {
     pk_svc_state state;
     char name[CONF_NAME_LEN];   /* well-known name, e.g. com.victronenergy.battery.ttyUSB0 */
@@ -31,6 +52,8 @@ typedef struct {
     uint32_t gen;               /* tells a reply for this entry from one for an earlier occupant */
     int64_t last_rx_ms;         /* last signal or reply from it */
     DBusPendingCall *pending;   /* at most one call in flight per service: a hung pack costs one */
+    pk_read_method method;
+    pk_round *round;            /* PK_READ_PATHS only (allocated on first use) */
     bool initial;               /* found by the start-up ListNames and not yet answered */
     bool reprobe;               /* an ignored service whose CVL became valid */
     int64_t next_probe_ms;

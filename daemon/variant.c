@@ -159,6 +159,16 @@ static const path_map *lookup(const char *path)
     return bsearch(path, map, sizeof map / sizeof map[0], sizeof map[0], cmp_path);
 }
 
+int var_n_used_paths(void)
+{
+    return (int)(sizeof map / sizeof map[0]);
+}
+
+const char *var_used_path(int k)
+{
+    return k >= 0 && k < var_n_used_paths() ? map[k].path : "/";
+}
+
 int var_path_used(const char *path)
 {
     return lookup(path) != NULL;

@@ -60,6 +60,10 @@ var_apply_result var_apply(rdg_reading *r, const char *path, DBusMessageIter *va
 /* var_apply for a value already decoded. */
 var_apply_result var_apply_value(rdg_reading *r, const char *path, const var_value *value, var_status *why);
 
+/* The paths var_apply reads, for a reader that must ask for each one by name. */
+int var_n_used_paths(void);
+const char *var_used_path(int k);
+
 /* True when `path` is one var_apply reads (cheap prefilter for signals of other paths). */
 int var_path_used(const char *path);
 

@@ -7,6 +7,10 @@ dbusmock template. Tests steer it through the extra interface com.victronenergy.
   SetQuiet(a{sv})      change values silently (only GetItems / GetValue show them)
   SetSignalMode(s)     "props" (PropertiesChanged per path, default), "items" (one ItemsChanged),
                        "both", or "none"
+  Counts() -> a{si}    how often GetItems and the root GetValue were called
+Parameters no_getitems / no_root_value make the service answer those two with UnknownMethod, as a
+service that does not implement them does (VENUS-DBUS.md 2.2: a reader falls back to the root
+GetValue, then to GetValue per path).
 Values keep their D-Bus type: dbus.String('x') in /Soc is published as a string, dbus.Array([],
 signature='i') is the invalid value.
 """
@@ -108,6 +112,7 @@ def load(mock, parameters):
     """dbusmock template entry point: one object per path, GetItems on the root, control methods."""
     values = serialbattery_paths(parameters)
     state = {'mode': str(parameters.get('signal_mode', 'props')), 'tick': 0}
+    counts = {'GetItems': 0, 'GetValue /': 0}
     conn = mock.connection
 
     def emit(changes):
@@ -140,14 +145,26 @@ def load(mock, parameters):
     for path in values:
         add_path(path)
 
+    def missing(name):
+        return dbus.exceptions.DBusException('No method %s on /' % name,
+                                             name='org.freedesktop.DBus.Error.UnknownMethod')
+
     def get_items(self):
+        counts['GetItems'] += 1
+        if parameters.get('no_getitems'):
+            raise missing('GetItems')
         return dbus.Dictionary({p: dbus.Dictionary({'Value': v, 'Text': dbus.String(text_of(v))}, signature='sv')
                                 for p, v in values.items()}, signature='sa{sv}')
 
     def root_value(self):
+        counts['GetValue /'] += 1
+        if parameters.get('no_root_value'):
+            raise missing('GetValue')
         return dbus.Dictionary({p[1:]: v for p, v in values.items()}, signature='sv')
 
     def root_text(self):
+        if parameters.get('no_root_value'):
+            raise missing('GetText')
         return dbus.Dictionary({p[1:]: text_of(v) for p, v in values.items()}, signature='ss', variant_level=1)
 
     def ctl_set(self, changes):
@@ -167,12 +184,16 @@ def load(mock, parameters):
     def ctl_mode(self, mode):
         state['mode'] = str(mode)
 
+    def ctl_counts(self):
+        return dbus.Dictionary(counts, signature='si')
+
     mock.AddMethod(IFACE, 'GetItems', '', 'a{sa{sv}}', get_items)
     mock.AddMethod(IFACE, 'GetValue', '', 'v', root_value)
     mock.AddMethod(IFACE, 'GetText', '', 'v', root_text)
     mock.AddMethod(CTRL, 'Set', 'a{sv}', '', ctl_set)
     mock.AddMethod(CTRL, 'SetQuiet', 'a{sv}', '', ctl_set_quiet)
     mock.AddMethod(CTRL, 'SetSignalMode', 's', '', ctl_mode)
+    mock.AddMethod(CTRL, 'Counts', '', 'a{si}', ctl_counts)
 
     period = float(parameters.get('auto_update_s', 0))
     if period > 0:
@@ -202,7 +223,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--name', required=True)
     ap.add_argument('--params', default='{}', help='JSON: di, soc, cell_delta, cells, capacity, ccl, dcl, '
-                    'serial, product_id, nocvl, signal_mode, auto_update_s')
+                    'serial, product_id, nocvl, signal_mode, auto_update_s, no_getitems, no_root_value')
     args = ap.parse_args()
     from gi.repository import GLib
     import dbusmock.mockobject
