@@ -39,11 +39,12 @@ typedef enum { BENCH_FULL, BENCH_BARE, BENCH_PACKS } bench_mode;
 
 /* Best of `reps` runs: other processes on the machine only ever make a run slower. */
 static double timed(const scn_t *s, const pol_config *cfg, bench_mode m, double days, int reps,
-                    run_result *r)
+                    const run_cmds *cmds, run_result *r)
 {
     run_opts o;
     memset(&o, 0, sizeof o);
     o.bare_physics = m == BENCH_BARE;
+    o.replay_cmds = cmds;
     o.packs_only = m == BENCH_PACKS;
     o.days_override = days;
     o.trace_path = m == BENCH_FULL ? "/dev/null" : NULL;
@@ -103,25 +104,41 @@ int bench_main(double days, int year, const char *only)
     static conf_t c;
     conf_default(&c);
     run_result rf, rb, rp;
+    /* The bare physics steps the full run's own trajectory: one untimed full run records the
+     * controller's commands, which the bare run then feeds to the chargers and inverter as they
+     * came. Same physics to the bit (the final state hashes must agree), none of the rest. */
+    static run_cmds cmds;
+    run_opts ro;
+    memset(&ro, 0, sizeof ro);
+    ro.days_override = days;
+    ro.record_cmds = &cmds;
+    ro.no_trace = true;
+    run_scenario(&s, &c.pol, &ro, &rf);
     if (only) {
         bench_mode m = strcmp(only, "full") == 0 ? BENCH_FULL : strcmp(only, "bare") == 0 ? BENCH_BARE : BENCH_PACKS;
-        double t = timed(&s, &c.pol, m, days, 1, &rf);
-        printf("%s: %lld steps, %.2f s, %.2f ns/cell-step\n", only, (long long)rf.steps, t, t * 1e9 / rf.cell_steps);
+        double t = timed(&s, &c.pol, m, days, 1, &cmds, &rb);
+        printf("%s: %lld steps, %.2f s, %.2f ns/cell-step, state hash %016llx (full run %016llx)\n", only,
+               (long long)rb.steps, t, t * 1e9 / rb.cell_steps, (unsigned long long)rb.hash,
+               (unsigned long long)rf.hash);
+        run_cmds_free(&cmds);
         return 0;
     }
-    double tp = timed(&s, &c.pol, BENCH_PACKS, days, 3, &rp);
-    double tb = timed(&s, &c.pol, BENCH_BARE, days, 3, &rb);
-    double tf = timed(&s, &c.pol, BENCH_FULL, days, 3, &rf);
+    double tp = timed(&s, &c.pol, BENCH_PACKS, days, 3, NULL, &rp);
+    double tb = timed(&s, &c.pol, BENCH_BARE, days, 3, &cmds, &rb);
+    double tf = timed(&s, &c.pol, BENCH_FULL, days, 3, NULL, &rf);
+    run_cmds_free(&cmds);
     double cps_p = rp.cell_steps / tp, cps_b = rb.cell_steps / tb, cps_f = rf.cell_steps / tf;
     printf("bench: %d packs x %d cells, %lld ms steps, %.0f days (%lld steps), one core, CPU time, best of 3\n", s.n_packs,
            s.n_cells, (long long)s.step_ms, days, (long long)rf.steps);
     /* The bare physics is issue 3's "Physics" section whole: profile, chargers and inverter
-     * (here open loop at the nominal limits), bus solve, packs and BMS. The full simulation adds
+     * (fed the full run's recorded commands), bus solve, packs and BMS. The full simulation adds
      * exactly what the issue lists: the controller in the loop, the invariants, the trace. */
     printf("packs + bus solve alone (fixed current pattern):        %12.3e cell-steps/s  %6.2f s  %5.2f ns/cell-step\n",
            cps_p, tp, 1e9 / cps_p);
     printf("bare physics (profile, chargers, bus, packs, BMS):      %12.3e cell-steps/s  %6.2f s  %5.2f ns/cell-step\n",
            cps_b, tb, 1e9 / cps_b);
+    printf("  the full run's trajectory replayed: final state %s\n",
+           rb.hash == rf.hash ? "identical to the full run's" : "DIFFERS from the full run's (not comparable)");
     printf("full simulation (+ core + invariants + trace):          %12.3e cell-steps/s  %6.2f s  %5.2f ns/cell-step\n",
            cps_f, tf, 1e9 / cps_f);
     double tc = time_core(&c.pol, rf.steps * s.step_ms / s.poll_ms, s.n_packs);
@@ -133,7 +150,7 @@ int bench_main(double days, int year, const char *only)
         printf("note: the benchmark run itself failed: %s\n", rf.message);
     if (year) {
         run_result ry;
-        double ty = timed(&s, &c.pol, BENCH_FULL, 365.0, 1, &ry);
+        double ty = timed(&s, &c.pol, BENCH_FULL, 365.0, 1, NULL, &ry);
         printf("365-day 3 x 16-cell full run at 1 s steps:              %12.2f s  (target < 10 s; %.3e cell-steps/s, %s)\n",
                ty, ry.cell_steps / ty, ry.status == 0 ? "passed" : "failed");
     }

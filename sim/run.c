@@ -42,6 +42,7 @@ typedef struct {
     double ambient_base;
     /* Next poll and trace times: a compare per step instead of two 64-bit divisions. */
     int64_t next_poll_ms, next_trace_ms;
+    size_t cmd_next;   /* bare replay: the next recorded command */
 } run_loop;
 
 typedef struct {
@@ -256,8 +257,9 @@ static void loop_init(run_ctx *x, const scn_t *s, const pol_config *cfg, const r
     L->dcl_cmd = 0.0;
     L->cvl_cmd = cfg->fallback_cvl_v;
     L->have_out = false;
-    if (!L->full) {
-        /* The bare physics runs open loop: chargers and inverter at the config's nominal limits. */
+    L->cmd_next = 0;
+    if (!L->full && !o->replay_cmds) {
+        /* Open loop, without recorded commands: chargers and inverter at the nominal limits. */
         L->ccl_cmd = cfg->nominal_ccl_a;
         L->dcl_cmd = cfg->nominal_dcl_a;
         L->have_out = true;
@@ -276,6 +278,46 @@ static void loop_init(run_ctx *x, const scn_t *s, const pol_config *cfg, const r
     L->ambient_base = s->ambient_c;
     L->t = 0;
     L->next_poll_ms = L->next_trace_ms = 0;
+}
+
+void run_cmds_free(run_cmds *c)
+{
+    free(c->t_ms);
+    free(c->ccl_a);
+    free(c->dcl_a);
+    free(c->cvl_v);
+    c->t_ms = NULL;
+    c->ccl_a = c->dcl_a = c->cvl_v = NULL;
+    c->n = c->cap = 0;
+}
+
+/* Appends a tick's commands; on out of memory the recording just stops growing (the benchmark
+ * then sees a shorter replay and says so: the final hashes differ). */
+static void record_cmd(run_cmds *c, int64_t t_ms, const run_loop *L)
+{
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? 2 * c->cap : 4096;
+        int64_t *t = realloc(c->t_ms, cap * sizeof *t);
+        if (t)
+            c->t_ms = t;
+        double *a = realloc(c->ccl_a, cap * sizeof *a);
+        if (a)
+            c->ccl_a = a;
+        double *d = realloc(c->dcl_a, cap * sizeof *d);
+        if (d)
+            c->dcl_a = d;
+        double *v = realloc(c->cvl_v, cap * sizeof *v);
+        if (v)
+            c->cvl_v = v;
+        if (!t || !a || !d || !v)
+            return;
+        c->cap = cap;
+    }
+    c->t_ms[c->n] = t_ms;
+    c->ccl_a[c->n] = L->ccl_cmd;
+    c->dcl_a[c->n] = L->dcl_cmd;
+    c->cvl_v[c->n] = L->cvl_cmd;
+    c->n++;
 }
 
 /* Whether t_ms is a multiple of period_ms, for t_ms rising from call to call: the same answer
@@ -415,6 +457,17 @@ static void loop_run(run_ctx *x, const scn_t *s, const pol_config *cfg, const ru
         }
         r->steps++;
         r->cell_steps += (double)(n * s->n_cells);
+        if (!L->full && o->replay_cmds) {
+            /* The commands the full run's controller gave, at the step it gave them. */
+            const run_cmds *c = o->replay_cmds;
+            while (L->cmd_next < c->n && c->t_ms[L->cmd_next] <= t_end) {
+                L->have_out = true;
+                L->ccl_cmd = c->ccl_a[L->cmd_next];
+                L->dcl_cmd = c->dcl_a[L->cmd_next];
+                L->cvl_cmd = c->cvl_v[L->cmd_next];
+                L->cmd_next++;
+            }
+        }
         if (!L->full || !L->ok)
             continue;
 
@@ -435,6 +488,8 @@ static void loop_run(run_ctx *x, const scn_t *s, const pol_config *cfg, const ru
                     L->win_ccl_min = L->ccl_cmd;
                 L->dcl_cmd = x->out.dcl_a;
                 L->cvl_cmd = x->out.cvl_v;
+                if (o->record_cmds)
+                    record_cmd(o->record_cmds, t_end, L);
                 L->ok = inv_ctrl(&x->inv, t_end, &x->out);
                 double ts = (double)t_end / 1000.0;
                 if (L->ccl_cmd < r->min_ccl_a) r->min_ccl_a = L->ccl_cmd;

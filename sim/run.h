@@ -9,11 +9,24 @@
 #include "policy.h"
 #include "scenario.h"
 
+/* The controller's commands of a run, tick by tick: recorded by a full run, replayed by a bare
+ * one so that it steps exactly the same physics (the benchmark's "bare physics"). */
+typedef struct {
+    int64_t *t_ms;
+    double *ccl_a, *dcl_a, *cvl_v;
+    size_t n, cap;
+} run_cmds;
+
+void run_cmds_free(run_cmds *c);
+
 typedef struct {
     const char *out_dir;   /* NULL: no files */
     bool progress;         /* progress bar on stderr */
     bool bare_physics;     /* bench: the physics alone (profile, chargers and inverter, bus, packs,
-                              BMS) with fixed limits: no controller, invariants or trace */
+                              BMS): no controller, invariants or trace; the limits are replay_cmds
+                              when given (the same trajectory as the full run), else fixed nominal */
+    const run_cmds *replay_cmds;
+    run_cmds *record_cmds; /* full run: append every tick's commands here (NULL: not recorded) */
     bool packs_only;       /* bench: packs and bus only, a fixed current pattern (implies bare) */
     bool no_trace;
     const char *trace_path;  /* write the trace here instead of OUT/trace.csv (bench: /dev/null) */
