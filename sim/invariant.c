@@ -49,6 +49,9 @@ void inv_init(inv_t *v, const scn_t *s, const pol_config *cfg)
         v->over_ccl_since_ms[k] = v->over_dcl_since_ms[k] = -1;
     /* The controller needs a poll and its latency to see a change, and the CCL a tick to act. */
     v->tol_frac = s->tol_pct / 100.0;
+    /* The envelope's amps per tier, rounded once rather than at every tick. */
+    for (int t = 0; t < v->env.n_tiers && t < POL_MAX_TIERS; t++)
+        v->env_amps[t] = tier_amps(v->env_nominal_a, v->env.tier_ccl_pct[t]);
     /* The fullest a cell may get is 100 %, or, with the BMS's OVP set above the full cell's OCV
      * (3.65 or 3.70 V against the model's 3.649 V), the SOC at which the OCV reaches that trip plus
      * what the cell takes during the trip delay at the BMS's charge over-current limit: the BMS,
@@ -97,7 +100,7 @@ bool inv_ctrl(inv_t *v, int64_t now_ms, const pol_output *out)
         int top = v->env.n_tiers - 1;
         int t = out->spike ? top
                            : tier_lookup(v->env.tier_spread_pct, v->env.n_tiers, out->spread_pct);
-        double lim = tier_amps(v->env_nominal_a, v->env.tier_ccl_pct[t]);
+        double lim = v->env_amps[t];
         if (ccl > lim + 1e-9)
             return violate(v, now_ms, "ccl-tier", -1, -1,
                            "CCL %.2f A above the tier limit %.1f A (%.0f %%) for the spread the "

@@ -28,6 +28,7 @@ typedef struct {
     int64_t over_dcl_since_ms[SCN_MAX_PACKS];
     int64_t grace_ms;
     double tol_frac;           /* tol_pct / 100, divided once */
+    double env_amps[POL_MAX_TIERS];  /* the envelope's CCL of each tier, in amps */
     double soc_max[SCN_MAX_PACKS];   /* the fullest a cell of pack k may get (1 = 100 %, more with OVP above full) */
 } inv_t;
 

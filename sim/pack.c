@@ -356,11 +356,12 @@ double pack_reported_soc(const pack_t *k)
     double r = k->p.rep_resolution_pct;
     if (r <= 0.0)
         return k->rep_soc_pct;
-    double y = k->rep_soc_pct / r + 0.5;
+    /* At the usual 1 % resolution the division and the product are exact: skip them. */
+    double y = (r == 1.0 ? k->rep_soc_pct : k->rep_soc_pct / r) + 0.5;
     /* The reported SOC is kept in 0..100 %, so y is a non-negative number far below 2^53, whose
      * floor is its truncation: no libm call (this runs for every pack at every poll). */
     if (y >= 0.0 && y < 4503599627370496.0)
-        return (double)(int64_t)y * r;
+        return r == 1.0 ? (double)(int64_t)y : (double)(int64_t)y * r;
     return floor(y) * r;
 }
 
