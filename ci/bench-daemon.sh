@@ -108,6 +108,8 @@ run_one() {   # N MODE
 
 echo "daemon: $daemon ($(file -b "$daemon" | cut -d, -f1-2))"
 echo "every mock value changes once a second; measured for ${seconds}s after a 5 s settle"
+# The machine may be shared: the figures mean little without its load.
+echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 for n in $packs_list; do
   for m in $modes; do run_one "$n" "$m"; done
 done
