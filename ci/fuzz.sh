@@ -25,7 +25,7 @@ if [ -z "$seconds" ]; then
   if [ "$long" -eq 1 ]; then seconds=14400; else seconds=60; fi
 fi
 case "$seconds" in ''|*[!0-9]*) echo "ci/fuzz.sh: --seconds needs a whole number" >&2; exit 2 ;; esac
-all=(conf recrow replay variant)
+all=(conf recrow replay variant wire)
 for h in scenario csv; do
   # The simulator's parsers have harnesses once their loaders exist (tests/fuzz/CMakeLists.txt).
   [ -f "tests/fuzz/fuzz_$h.c" ] && all+=("$h")
@@ -55,7 +55,7 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
 max_len() {   # the longest input each harness needs: a recording's S row is 12 kB
   case "$1" in
-    recrow|replay) echo 65536 ;;
+    recrow|replay|wire) echo 65536 ;;
     conf|scenario|csv) echo 16384 ;;
     *) echo 8192 ;;
   esac
