@@ -83,6 +83,11 @@ static DBusHandlerResult on_disconnect(DBusConnection *conn, DBusMessage *msg, v
     return DBUS_HANDLER_RESULT_NOT_YET_HANDLED;
 }
 
+static void on_setting_changed(void *ctx, const char *value)
+{
+    stg_setting_changed(ctx, value);
+}
+
 int agg_start(agg_t *a, DBusConnection *conn, DBusConnection *sig_conn, int64_t now_ms)
 {
     a->conn = conn;
@@ -107,8 +112,14 @@ int agg_start(agg_t *a, DBusConnection *conn, DBusConnection *sig_conn, int64_t 
         return 0;
     }
     const char *sfx = strrchr(a->cfg.dbus.service_name, '.');
-    return stg_start(&a->settings, conn, sfx ? sfx + 1 : a->cfg.dbus.service_name, a->cfg.dbus.device_instance,
-                     a->cfg.dbus.settings_wait_s, a->cfg.dbus.call_timeout_ms, now_ms);
+    if (stg_start(&a->settings, conn, sfx ? sfx + 1 : a->cfg.dbus.service_name, a->cfg.dbus.device_instance,
+                  a->cfg.dbus.settings_wait_s, a->cfg.dbus.call_timeout_ms, now_ms) != 0)
+        return -1;
+    /* The setting's changes come through the packs module's bus-wide PropertiesChanged rule. */
+    a->bank.watch_path = stg_name_path(&a->settings);
+    a->bank.watch_fn = on_setting_changed;
+    a->bank.watch_ctx = &a->settings;
+    return 0;
 }
 
 /* The policy config of this tick: while the bank is still being discovered, the packs not yet

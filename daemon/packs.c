@@ -784,16 +784,32 @@ static bool props_path_wanted(const pk_bank *b, int idx, const char *path)
 }
 
 /* A change signal parsed by libdbus. */
+/* A PropertiesChanged of no pack on the path another module follows. Any sender: the path is
+ * ours (/Settings/Devices/<our suffix>/...), and whoever could forge it could as well write
+ * our writeable /CustomName directly. */
+static bool watched(const pk_bank *b, const char *path)
+{
+    return b->watch_fn && b->watch_path && path && strcmp(path, b->watch_path) == 0;
+}
+
 static void on_change_signal(pk_bank *b, DBusMessage *msg)
 {
     if (!dbus_message_has_interface(msg, BI_IFACE))
         return;
     bool items;
     int idx = change_signal_source(b, dbus_message_get_sender(msg), dbus_message_get_member(msg), &items);
-    if (idx < 0)
-        return;
-    signal_ctx c = {b, idx};
     const char *path = dbus_message_get_path(msg);
+    if (idx < 0) {
+        DBusMessageIter it, v;
+        var_value val;
+        if (!items && watched(b, path) && dbus_message_iter_init(msg, &it) && find_value(&it, &v)) {
+            var_decode(&v, &val);
+            if (val.str)
+                b->watch_fn(b->watch_ctx, val.str);
+        }
+        return;
+    }
+    signal_ctx c = {b, idx};
     if (!items) {
         DBusMessageIter it, v;
         if (props_path_wanted(b, idx, path) && dbus_message_iter_init(msg, &it) && find_value(&it, &v))
@@ -812,8 +828,12 @@ static int fast_signal(void *ctx, const uint8_t *msg, const wire_header *h)
         return 0;
     bool items;
     int idx = change_signal_source(b, h->sender, h->member, &items);
-    if (idx < 0)
+    if (idx < 0) {
+        var_value v;
+        if (!items && watched(b, h->path) && wire_props_value(msg, h, &v) == WIRE_OK && v.str)
+            b->watch_fn(b->watch_ctx, v.str);
         return 0;
+    }
     signal_ctx c = {b, idx};
     if (!items) {
         var_value v;

@@ -95,6 +95,12 @@ typedef struct {
     /* Called when a slot is first used, so the publisher can add its diagnostic paths. */
     void (*on_new_slot)(void *ctx, int slot);
     void *on_new_slot_ctx;
+    /* One path of another service that another module follows (the settings module: our
+     * CustomName setting). Its PropertiesChanged arrive through the same bus-wide rule as the
+     * packs' (one rule per signal type); a string Value goes to watch_fn. NULL: none. */
+    const char *watch_path;
+    void (*watch_fn)(void *ctx, const char *value);
+    void *watch_ctx;
 } pk_bank;
 
 void pk_init(pk_bank *b, DBusConnection *conn, DBusConnection *sig_conn, const conf_t *cfg,

@@ -278,30 +278,6 @@ static void ask(stg_ctx *s)
 }
 
 /* {"Value": s, ...} of a PropertiesChanged on our CustomName setting. */
-static void on_name_changed(stg_ctx *s, DBusMessage *msg)
-{
-    DBusMessageIter it, dict, e, v;
-    if (!dbus_message_iter_init(msg, &it) || dbus_message_iter_get_arg_type(&it) != DBUS_TYPE_ARRAY)
-        return;
-    dbus_message_iter_recurse(&it, &dict);
-    while (dbus_message_iter_get_arg_type(&dict) == DBUS_TYPE_DICT_ENTRY) {
-        dbus_message_iter_recurse(&dict, &e);
-        const char *key;
-        dbus_message_iter_get_basic(&e, &key);
-        dbus_message_iter_next(&e);
-        if (strcmp(key, "Value") == 0 && dbus_message_iter_get_arg_type(&e) == DBUS_TYPE_VARIANT) {
-            dbus_message_iter_recurse(&e, &v);
-            if (dbus_message_iter_get_arg_type(&v) == DBUS_TYPE_STRING) {
-                const char *value;
-                dbus_message_iter_get_basic(&v, &value);
-                adopt_name(s, value);
-            }
-            return;
-        }
-        dbus_message_iter_next(&dict);
-    }
-}
-
 static DBusHandlerResult filter(DBusConnection *conn, DBusMessage *msg, void *data)
 {
     (void)conn;
@@ -319,14 +295,16 @@ static DBusHandlerResult filter(DBusConnection *conn, DBusMessage *msg, void *da
                 s->name_synced = false;
             }
         }
-    } else if (dbus_message_is_signal(msg, BI_IFACE, "PropertiesChanged") &&
-               dbus_message_has_path(msg, s->name_path) && !s->name_dirty) {
-        /* Only the settings service's: the match rule names it as the sender. While a name
-         * written to us waits to be stored, the setting's older value (e.g. the echo of the
-         * previous SetValue) must not replace it. */
-        on_name_changed(s, msg);
     }
     return DBUS_HANDLER_RESULT_NOT_YET_HANDLED;
+}
+
+void stg_setting_changed(stg_ctx *s, const char *value)
+{
+    /* While a name written to us waits to be stored, the setting's older value (e.g. the echo
+     * of the previous SetValue) must not replace it. */
+    if (!s->name_dirty)
+        adopt_name(s, value);
 }
 
 static void on_has_owner(DBusPendingCall *pc, void *data)
@@ -368,14 +346,9 @@ int stg_start(stg_ctx *s, DBusConnection *conn, const char *uid, int preferred, 
     snprintf(s->name_path, sizeof s->name_path, "/Settings/Devices/%s/CustomName", clean);
     if (!dbus_connection_add_filter(conn, filter, s, NULL))
         return -1;
-    /* The NameOwnerChanged match is added by the packs module (one rule for all names). Ours
-     * follows the CustomName setting, changed by the GUI or anyone else; sent without waiting
-     * for the bus's reply (NULL error). The path holds only [A-Za-z0-9_/]. */
-    char rule[512];
-    snprintf(rule, sizeof rule,
-             "type='signal',sender='" STG_SERVICE "',interface='" BI_IFACE "',member='PropertiesChanged',path='%s'",
-             s->name_path);
-    dbus_bus_add_match(conn, rule, NULL);
+    /* No match rules of our own: NameOwnerChanged and the CustomName setting's PropertiesChanged
+     * (the GUI or anyone else changing it) come through the packs module's bus-wide rules, one
+     * per signal type; it hands us the setting's value (stg_setting_changed). */
     DBusMessage *m = dbus_message_new_method_call(DBUS_SERVICE_DBUS, DBUS_PATH_DBUS, DBUS_INTERFACE_DBUS,
                                                   "NameHasOwner");
     const char *name = STG_SERVICE;

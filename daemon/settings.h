@@ -54,6 +54,11 @@ const char *stg_custom_name(const stg_ctx *s, const char *fallback);
  * stored once the service appears. */
 void stg_set_custom_name(stg_ctx *s, const char *name);
 
+/* The CustomName setting's path, and its new value as the settings service announced it
+ * (PropertiesChanged, delivered by the packs module's bus-wide rule). */
+static inline const char *stg_name_path(const stg_ctx *s) { return s->name_path; }
+void stg_setting_changed(stg_ctx *s, const char *value);
+
 /* Parses "battery:281" -> 281. 0 or -1 (pure; exposed for tests). */
 int stg_parse_class_instance(const char *text, int *instance);
 
