@@ -32,36 +32,16 @@ trap cleanup EXIT
 
 [ -x "$daemon" ] || { echo "bench-daemon.sh: no daemon at $daemon (build it first)" >&2; exit 2; }
 
-start_bus() {
-  cat > "$work/bus.conf" <<CONF
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path=$work/bus-$1</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/><allow own="*"/><allow send_destination="*" eavesdrop="true"/>
-    <allow receive_sender="*"/><allow eavesdrop="true"/>
-  </policy>
-</busconfig>
-CONF
-  dbus-daemon --config-file="$work/bus.conf" --fork --nopidfile --print-pid=3 --print-address=4 \
-    3> "$work/bus.pid" 4> "$work/bus.addr"
-  bus_pid=$(cat "$work/bus.pid")
+. "$top/tests/lib/private-bus.sh"
+start_bus() {   # NAME: a private bus in its own directory under $work
+  mkdir -p "$work/bus-$1"
+  bus_start "$work/bus-$1"
+  bus_pid=$BUS_PID
   pids+=("$bus_pid")
-  DBUS_SYSTEM_BUS_ADDRESS=$(head -n 1 "$work/bus.addr")
-  export DBUS_SYSTEM_BUS_ADDRESS
-}
-
-has_owner() {
-  dbus-send --system --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus \
-    org.freedesktop.DBus.NameHasOwner "string:$1" 2> /dev/null | grep -q 'boolean true'
 }
 
 wait_owner() {
-  local i
-  for ((i = 0; i < 300; i++)); do has_owner "$1" && return 0; sleep 0.1; done
+  bus_wait_owner "$1" 30 && return 0
   echo "bench-daemon.sh: $1 did not appear" >&2
   return 1
 }
