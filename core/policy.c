@@ -249,9 +249,18 @@ static int pack_label(const rdg_reading *r, int slot)
     return r->label >= 0 ? r->label : slot + 1;
 }
 
+/* Both directions' share inputs, gathered in the aggregation's pass over the packs. Entries
+ * are written for online packs only: share_step reads them at members, which are online. */
+typedef struct {
+    double cap_ah[POL_MAX_PACKS], current_a[POL_MAX_PACKS];
+    double ccl_a[POL_MAX_PACKS], dcl_a[POL_MAX_PACKS];
+    share_in chg, dis;
+} share_inputs;
+
 /* Aggregates of the online packs' last accepted readings. */
 typedef struct {
-    bool online[POL_MAX_PACKS];
+    uint32_t online;          /* bit per pack slot */
+    uint32_t cells_gone;      /* online packs that reported their highest cell before and not now */
     int n_online;
     int n_soc;
     double soc_min, soc_max, soc_wsum, cap_wsum;
@@ -263,8 +272,10 @@ typedef struct {
     bool has_cvl;
 } bank_view;
 
-static void aggregate(const pol_state *s, const pol_config *c, int n, bank_view *v, pol_output *out)
+static void aggregate(const pol_state *s, const pol_config *c, int n, bank_view *v, pol_output *out,
+                      share_inputs *sh)
 {
+    uint32_t chg = 0, dis = 0, has_ccl = 0, has_dcl = 0, cells_gone = 0;
     double v_sum = 0.0, i_sum = 0.0, p_sum = 0.0, inst = 0.0, rem = 0.0, cons = 0.0;
     int n_v = 0;
     bool i_ok = true, p_ok = true, inst_ok = true, rem_ok = true, cons_ok = true;
@@ -294,9 +305,11 @@ static void aggregate(const pol_state *s, const pol_config *c, int n, bank_view 
         out->alarm[a] = 0;
 
     for (int i = 0; i < n; i++) {
-        if (!v->online[i])
+        const uint32_t bit = 1u << i;
+        if (!(v->online & bit))
             continue;
         const rdg_reading *r = &s->last_good[i];
+        const uint32_t has = r->present;
 
         if (rdg_has(r, RDG_SOC)) {
             v->n_soc++;
@@ -389,7 +402,27 @@ static void aggregate(const pol_state *s, const pol_config *c, int n, bank_view 
                 if ((m & 1u) && r->alarm[a] > out->alarm[a])
                     out->alarm[a] = r->alarm[a];
         }
+
+        /* The share inputs. A pack that has opened its FET takes no current in that direction:
+         * it is left out, and the others share the bank current without it. */
+        if (!(has & RDG_BIT(RDG_ALLOW_CHARGE)) || r->allow_charge)
+            chg |= bit;
+        if (!(has & RDG_BIT(RDG_ALLOW_DISCHARGE)) || r->allow_discharge)
+            dis |= bit;
+        sh->cap_ah[i] = has & RDG_BIT(RDG_INSTALLED_CAP) ? r->installed_cap_ah : NAN;
+        sh->current_a[i] = has & RDG_BIT(RDG_CURRENT) ? r->current_a : NAN;
+        if (has & RDG_BIT(RDG_CCL))
+            has_ccl |= bit;
+        if (has & RDG_BIT(RDG_DCL))
+            has_dcl |= bit;
+        sh->ccl_a[i] = r->ccl_a;
+        sh->dcl_a[i] = r->dcl_a;
+        if (!(has & RDG_BIT(RDG_MAX_CELL)))
+            cells_gone |= bit;
     }
+    sh->chg = (share_in){chg, has_ccl, sh->cap_ah, sh->current_a, sh->ccl_a};
+    sh->dis = (share_in){dis, has_dcl, sh->cap_ah, sh->current_a, sh->dcl_a};
+    v->cells_gone = cells_gone & s->had_cells;
 
     int n_on = v->n_online;
     out->soc_valid = v->n_soc > 0;
@@ -427,40 +460,6 @@ static void aggregate(const pol_state *s, const pol_config *c, int n, bank_view 
         out->min_cell_v = NAN;
     if (out->max_cell_pack < 0)
         out->max_cell_v = NAN;
-}
-
-/* Both directions' share inputs, gathered in one pass over the packs' last good readings. */
-typedef struct {
-    double cap_ah[POL_MAX_PACKS], current_a[POL_MAX_PACKS];
-    double ccl_a[POL_MAX_PACKS], dcl_a[POL_MAX_PACKS];
-    share_in chg, dis;
-} share_inputs;
-
-static void gather_share_inputs(const pol_state *s, const bank_view *v, int n, share_inputs *in)
-{
-    uint32_t chg = 0, dis = 0, has_ccl = 0, has_dcl = 0;
-    for (int i = 0; i < n; i++) {
-        const rdg_reading *r = &s->last_good[i];
-        uint32_t bit = 1u << i;
-        /* A pack that has opened its FET takes no current in that direction: it is left
-         * out, and the others share the bank current without it. */
-        if (v->online[i]) {
-            if (!rdg_has(r, RDG_ALLOW_CHARGE) || r->allow_charge)
-                chg |= bit;
-            if (!rdg_has(r, RDG_ALLOW_DISCHARGE) || r->allow_discharge)
-                dis |= bit;
-        }
-        in->cap_ah[i] = rdg_has(r, RDG_INSTALLED_CAP) ? r->installed_cap_ah : NAN;
-        in->current_a[i] = rdg_has(r, RDG_CURRENT) ? r->current_a : NAN;
-        if (rdg_has(r, RDG_CCL))
-            has_ccl |= bit;
-        if (rdg_has(r, RDG_DCL))
-            has_dcl |= bit;
-        in->ccl_a[i] = r->ccl_a;
-        in->dcl_a[i] = r->dcl_a;
-    }
-    in->chg = (share_in){chg, has_ccl, in->cap_ah, in->current_a, in->ccl_a};
-    in->dis = (share_in){dis, has_dcl, in->cap_ah, in->current_a, in->dcl_a};
 }
 
 /* n bytes from src to dst, which do not overlap: the compiler may make it one block copy. */
@@ -646,7 +645,9 @@ int pol_step(pol_state *s, const pol_config *c, int64_t now_ms, const rdg_readin
     /* 1. Accept or reject the fresh readings; 2. who is online (one pass: a pack's state
      * depends on its own reading only). */
     bank_view v;
+    v.online = 0;
     v.n_online = 0;
+    uint32_t seen_offline = 0;   /* packs with an accepted reading, now stale */
     for (int i = 0; i < n; i++) {
         const rdg_reading *r = &readings[i];
         if (r->fresh) {
@@ -682,9 +683,14 @@ int pol_step(pol_state *s, const pol_config *c, int64_t now_ms, const rdg_readin
                 }
             }
         }
-        v.online[i] = s->has_good[i] && now_ms - s->last_good_ms[i] <= stale_ms;
-        if (v.online[i])
-            v.n_online++;
+        if (s->has_good[i]) {
+            if (now_ms - s->last_good_ms[i] <= stale_ms) {
+                v.online |= 1u << i;
+                v.n_online++;
+            } else {
+                seen_offline |= 1u << i;
+            }
+        }
         if (s->rejected_now[i] && bad_pack < 0)
             bad_pack = i;
     }
@@ -694,7 +700,8 @@ int pol_step(pol_state *s, const pol_config *c, int64_t now_ms, const rdg_readin
     out->n_offline = n_expected > v.n_online ? n_expected - v.n_online : 0;
 
     /* 3. Aggregates. */
-    aggregate(s, c, n, &v, out);
+    share_inputs sh;
+    aggregate(s, c, n, &v, out, &sh);
 
     /* 4. Tier with anti-flap; a spike forces the red tier. */
     int top = c->n_tiers - 1;
@@ -759,8 +766,6 @@ int pol_step(pol_state *s, const pol_config *c, int64_t now_ms, const rdg_readin
     double alpha = s->alpha;
     double chg_used[POL_MAX_PACKS], dis_used[POL_MAX_PACKS];
     int chg_bind, dis_bind;
-    share_inputs sh;
-    gather_share_inputs(s, &v, n, &sh);
     bool any_chg = sh.chg.member != 0, any_dis = sh.dis.member != 0;
     double chg_share_lim = share_step(&s->chg_share, &sh.chg, n, +1.0, c->share_min_current_a, alpha,
                                       chg_used, &chg_bind);
@@ -778,16 +783,21 @@ int pol_step(pol_state *s, const pol_config *c, int64_t now_ms, const rdg_readin
      * reports cells is not limited here: there is nothing that went missing.) */
     /* Likewise a pack gone offline whose cells were last seen in the taper: it may still be
      * wired in and charging, unseen (a dropout is not a disconnect). */
-    bool cells_lost = false;
-    for (int i = 0; i < n; i++)
-        if ((s->had_cells & (1u << i)) &&
-            (v.online[i] ? !rdg_has(&s->last_good[i], RDG_MAX_CELL)
-                         : s->has_good[i] && rdg_has(&s->last_good[i], RDG_MAX_CELL) &&
-                               s->last_good[i].max_cell_v >= c->cell_taper_start_v)) {
-            consider(&ccl, nominal * c->cell_taper_floor_pct / 100.0, POL_LIM_CELLS_LOST, i);
-            cells_lost = true;
-            break;
-        }
+    /* The aggregation found the online ones; an offline one is looked at only when there is one. */
+    uint32_t lost = v.cells_gone;
+    for (int i = 0; i < n && seen_offline >> i != 0; i++) {
+        const rdg_reading *g = &s->last_good[i];
+        if ((seen_offline & s->had_cells & (1u << i)) && rdg_has(g, RDG_MAX_CELL) &&
+            g->max_cell_v >= c->cell_taper_start_v)
+            lost |= 1u << i;
+    }
+    bool cells_lost = lost != 0;
+    if (cells_lost) {
+        int i = 0;
+        while (!(lost & (1u << i)))
+            i++;   /* the first such pack, as the reason names it */
+        consider(&ccl, nominal * c->cell_taper_floor_pct / 100.0, POL_LIM_CELLS_LOST, i);
+    }
     consider(&ccl, nominal, scale < 1.0 ? POL_LIM_OFFLINE : POL_LIM_NOMINAL, -1);
     if (ccl.why == POL_LIM_TIER && out->tier == 0)
         ccl.why = scale < 1.0 ? POL_LIM_OFFLINE : POL_LIM_NOMINAL;
@@ -828,13 +838,8 @@ int pol_step(pol_state *s, const pol_config *c, int64_t now_ms, const rdg_readin
      * until it is back, so none of its cells is charged into its BMS's trip (found by the seed
      * sweep: a pack silent for good at mid SOC was charged to its OVP). Decreases act at once;
      * the way back up is the CVL ramp. */
-    if (c->offline_cvl_v > 0.0 && cvl > c->offline_cvl_v) {
-        for (int i = 0; i < n; i++)
-            if (s->has_good[i] && !v.online[i]) {
-                cvl = c->offline_cvl_v;
-                break;
-            }
-    }
+    if (c->offline_cvl_v > 0.0 && cvl > c->offline_cvl_v && seen_offline != 0)
+        cvl = c->offline_cvl_v;
     if (s->outputs_init && cvl > s->cvl_out_v + c->cvl_ramp_v_per_s * dt_s)
         cvl = s->cvl_out_v + c->cvl_ramp_v_per_s * dt_s;
     /* Blind (too few packs, a pack's cells gone, a rejected reading): CVL may not rise either.
@@ -882,7 +887,8 @@ int pol_step(pol_state *s, const pol_config *c, int64_t now_ms, const rdg_readin
     s->last_n = n;
     for (int i = 0; i < n; i++) {
         pol_pack_out *p = &out->pack[i];
-        p->state = s->has_good[i]            ? (v.online[i] ? POL_PACK_ONLINE : POL_PACK_OFFLINE)
+        bool online = (v.online >> i) & 1u;
+        p->state = s->has_good[i]            ? (online ? POL_PACK_ONLINE : POL_PACK_OFFLINE)
                    : s->rejected_count[i] > 0 ? POL_PACK_OFFLINE
                                               : POL_PACK_UNSEEN;
         p->rejected_now = s->rejected_now[i];
@@ -890,7 +896,7 @@ int pol_step(pol_state *s, const pol_config *c, int64_t now_ms, const rdg_readin
         p->last_verdict = s->last_verdict[i];
         p->charge_share = chg_used[i];
         p->discharge_share = dis_used[i];
-        p->has_soc = v.online[i] && rdg_has(&s->last_good[i], RDG_SOC);
+        p->has_soc = online && rdg_has(&s->last_good[i], RDG_SOC);
         p->soc_pct = p->has_soc ? s->last_good[i].soc_pct : NAN;
     }
     for (int i = n; i < clear_to; i++) {
