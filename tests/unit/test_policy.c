@@ -27,6 +27,18 @@ static void step(int n)
     t_ms += 1000;
 }
 
+/* Twelve 1 s ticks in which packs 1 and 3 report and pack 2 says nothing: past the 10 s stale
+ * timeout, pack 2 is offline. */
+static void silence_pack_2(void)
+{
+    for (int k = 0; k < 12; k++) {
+        r[0].fresh = r[2].fresh = true;
+        r[1].fresh = false;
+        CU_ASSERT_EQUAL_FATAL(pol_step(&st, &cfg, t_ms, r, 3, &out), 0);
+        t_ms += 1000;
+    }
+}
+
 static void test_seed_bank(void)
 {
     setup3(93, 84, 82);
@@ -326,12 +338,7 @@ static void test_offline_high_cells(void)
     cfg.expected_packs = 3;
     rdg_set(&r[1], RDG_MAX_CELL, 3.47);
     step(3);
-    for (int k = 0; k < 12; k++) {
-        r[0].fresh = r[2].fresh = true;
-        r[1].fresh = false;
-        CU_ASSERT_EQUAL_FATAL(pol_step(&st, &cfg, t_ms, r, 3, &out), 0);
-        t_ms += 1000;
-    }
+    silence_pack_2();
     CU_ASSERT_EQUAL(out.pack[1].state, POL_PACK_OFFLINE);
     ASSERT_NEAR(out.ccl_a, 10.0, 1e-9);   /* the taper floor of the 2-of-3 nominal */
     CU_ASSERT_EQUAL(out.ccl_limiter, POL_LIM_CELLS_LOST);
@@ -340,12 +347,7 @@ static void test_offline_high_cells(void)
     setup3(60, 60, 60);
     cfg.expected_packs = 3;
     step(3);
-    for (int k = 0; k < 12; k++) {
-        r[0].fresh = r[2].fresh = true;
-        r[1].fresh = false;
-        CU_ASSERT_EQUAL_FATAL(pol_step(&st, &cfg, t_ms, r, 3, &out), 0);
-        t_ms += 1000;
-    }
+    silence_pack_2();
     ASSERT_NEAR(out.ccl_a, 100.0, 1e-9);
 }
 
@@ -357,12 +359,7 @@ static void test_offline_cvl_cap(void)
     cfg.expected_packs = 3;
     step(3);
     ASSERT_NEAR(out.cvl_v, 55.2, 1e-12);
-    for (int k = 0; k < 12; k++) {
-        r[0].fresh = r[2].fresh = true;
-        r[1].fresh = false;
-        CU_ASSERT_EQUAL_FATAL(pol_step(&st, &cfg, t_ms, r, 3, &out), 0);
-        t_ms += 1000;
-    }
+    silence_pack_2();
     CU_ASSERT_EQUAL(out.pack[1].state, POL_PACK_OFFLINE);
     ASSERT_NEAR(out.cvl_v, 54.0, 1e-12);
     r[1].fresh = true;
@@ -378,12 +375,7 @@ static void test_offline_cvl_cap(void)
     setup3(60, 60, 60);
     cfg.offline_cvl_v = 0.0;
     step(3);
-    for (int k = 0; k < 12; k++) {
-        r[0].fresh = r[2].fresh = true;
-        r[1].fresh = false;
-        CU_ASSERT_EQUAL_FATAL(pol_step(&st, &cfg, t_ms, r, 3, &out), 0);
-        t_ms += 1000;
-    }
+    silence_pack_2();
     CU_ASSERT_EQUAL(out.pack[1].state, POL_PACK_OFFLINE);
     ASSERT_NEAR(out.cvl_v, 55.2, 1e-12);
 }
