@@ -574,7 +574,7 @@ static int raw_flush(bi_service *s)
         if (!item->changed)
             continue;
         format_text(item, text, sizeof text);   /* once for both signals */
-        s->raw_serial = s->raw_serial >= 0x80000000u ? s->raw_serial + 1 : 0x80000000u;
+        s->raw_serial = wire_next_own_serial(s->raw_serial);
         wire_begin_signal(o, s->raw_serial, item->path, BI_IFACE, "PropertiesChanged", "a{sv}");
         raw_value_text(o, item, text);
         wire_end_message(o);
@@ -583,7 +583,7 @@ static int raw_flush(bi_service *s)
         raw_value_text(ib, item, text);
     }
     wire_close_array(ib, all);
-    s->raw_serial = s->raw_serial >= 0x80000000u ? s->raw_serial + 1 : 0x80000000u;
+    s->raw_serial = wire_next_own_serial(s->raw_serial);
     wire_begin_signal(o, s->raw_serial, "/", BI_IFACE, "ItemsChanged", "a{sa{sv}}");
     wire_put_bytes(o, ib->buf, ib->failed ? 0 : ib->len);
     wire_end_message(o);

@@ -386,6 +386,11 @@ wire_rc wire_items(const uint8_t *msg, const wire_header *h, int (*want)(const c
 
 /* ---- writing ---- */
 
+uint32_t wire_next_own_serial(uint32_t serial)
+{
+    return serial >= 0x80000000u && serial < 0xffffffffu ? serial + 1u : 0x80000000u;
+}
+
 void wire_out_reset(wire_out *o)
 {
     o->len = 0;

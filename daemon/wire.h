@@ -70,6 +70,11 @@ typedef struct {
     size_t len_at, first;   /* where the array's length goes, where its first element starts */
 } wire_array;
 
+/* The serial after `serial` for the messages we write ourselves: the top half of the range, far
+ * from libdbus' counter, and round again within it, never through 0 (a serial of 0 is invalid and
+ * the bus would drop us: at 65 signals a second that would come after a year and a half). */
+uint32_t wire_next_own_serial(uint32_t serial);
+
 void wire_out_reset(wire_out *o);
 void wire_out_free(wire_out *o);
 /* A signal header (flags: no reply expected, as libdbus sets on signals); the body follows. */

@@ -365,8 +365,19 @@ static void test_other_byte_order(void)
     CHECK(wire_frame(msg, sizeof msg, &total) == WIRE_BAD, "not a message");
 }
 
+/* Our own serials stay in the top half and never pass through 0 (invalid on the wire). */
+static void test_own_serials(void)
+{
+    CHECK(wire_next_own_serial(0) == 0x80000000u, "first serial");
+    CHECK(wire_next_own_serial(0x80000000u) == 0x80000001u, "counts up");
+    CHECK(wire_next_own_serial(0xfffffffeu) == 0xffffffffu, "up to the last");
+    CHECK(wire_next_own_serial(0xffffffffu) == 0x80000000u, "wraps within the top half, not to 0");
+    CHECK(wire_next_own_serial(12345u) == 0x80000000u, "a low value starts the range");
+}
+
 int main(void)
 {
+    test_own_serials();
     test_reader_agrees();
     test_writer_round_trip();
     test_other_byte_order();
