@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import unittest
 
 import dbus
 
@@ -72,6 +73,24 @@ def plain(v):
     if isinstance(v, dbus.String):
         return str(v)
     return v
+
+
+def terminate(procs):
+    """Ends the given processes: SIGCONT first (a test may have stopped one), SIGTERM, then SIGKILL
+    for any that has not gone after 5 s."""
+    for p in procs:
+        if p.poll() is None:
+            try:
+                p.send_signal(signal.SIGCONT)
+            except OSError:
+                pass
+            p.terminate()
+    for p in procs:
+        try:
+            p.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
 
 
 class Bench:
@@ -174,19 +193,7 @@ class Bench:
 
     def stop(self):
         rc = self.stop_daemon()
-        for p in self.procs:
-            if p.poll() is None:
-                try:
-                    p.send_signal(signal.SIGCONT)
-                except OSError:
-                    pass
-                p.terminate()
-        for p in self.procs:
-            try:
-                p.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+        terminate(self.procs)
         try:
             self.bus.close()
         except Exception:
@@ -257,3 +264,16 @@ class Bench:
             except dbus.exceptions.DBusException:
                 return None
         return None
+
+
+class BenchTest(unittest.TestCase):
+    """A test with its own Bench (private bus, mocks, daemon); at the end the daemon must have
+    exited 0 on SIGTERM (a sanitizer report makes it non-zero)."""
+
+    def setUp(self):
+        self.b = Bench()
+
+    def tearDown(self):
+        rc = self.b.stop()
+        if rc is not None:
+            self.assertEqual(rc, 0, 'daemon exit status after SIGTERM (sanitizer report?)\n' + self.b.log()[-3000:])

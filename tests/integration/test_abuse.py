@@ -14,14 +14,13 @@ Run: BMSAGG_DAEMON=build/bin/bms-aggregator /usr/bin/python3 tests/integration/t
 """
 import json
 import os
-import signal
 import subprocess
 import time
 import unittest
 
 import dbus
 
-from harness import AGG, FAST_CONFIG, HERE, PYTHON, Bench
+from harness import AGG, FAST_CONFIG, HERE, PYTHON, BenchTest, terminate
 
 D = dbus.Double
 PEER = os.path.join(HERE, 'abuse_peer.py')
@@ -50,7 +49,7 @@ def sanitized(pid):
         return 'asan' in f.read()
 
 
-class AbuseTest(unittest.TestCase):
+class AbuseTest(BenchTest):
     # VmRSS growth allowed over one abuse phase (KiB). The normal build runs in about 4 MiB; ASan's
     # shadow memory and quarantine make absolute figures meaningless there, so its bound is loose
     # (LeakSanitizer at exit is the exact check in that build).
@@ -58,28 +57,15 @@ class AbuseTest(unittest.TestCase):
     GROWTH_KIB_ASAN = 65536
 
     def setUp(self):
-        self.b = Bench()
+        super().setUp()
         self.peers = []
         # A small quarantine so that ASan's RSS follows what the daemon really keeps.
         asan = os.environ.get('ASAN_OPTIONS', 'detect_leaks=1:abort_on_error=0')
         self.b.env['ASAN_OPTIONS'] = asan + ':quarantine_size_mb=8'
 
     def tearDown(self):
-        for p in self.peers:
-            if p.poll() is None:
-                try:
-                    p.send_signal(signal.SIGCONT)
-                except OSError:
-                    pass
-                p.terminate()
-                try:
-                    p.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
-        rc = self.b.stop()
-        if rc is not None:
-            self.assertEqual(rc, 0, 'daemon exit status after SIGTERM (sanitizer report?)\n' + self.b.log()[-3000:])
+        terminate(self.peers)   # the abusing clients first, then the bench
+        super().tearDown()
 
     # ---- helpers ----
     def peer(self, *args):

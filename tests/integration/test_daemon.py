@@ -11,7 +11,7 @@ import unittest
 
 import dbus
 
-from harness import AGG, FAST_CONFIG, HERE, Bench, daemon_binary, plain
+from harness import AGG, FAST_CONFIG, HERE, BenchTest, daemon_binary, plain
 
 D = dbus.Double
 
@@ -20,14 +20,7 @@ def three_packs(b, socs=(93.0, 84.0, 82.0)):
     return b.start_packs([('ttyUSB%d' % k, {'di': k + 1, 'soc': s}) for k, s in enumerate(socs)])
 
 
-class DaemonTest(unittest.TestCase):
-    def setUp(self):
-        self.b = Bench()
-
-    def tearDown(self):
-        rc = self.b.stop()
-        if rc is not None:
-            self.assertEqual(rc, 0, 'daemon exit status after SIGTERM (sanitizer report?)\n' + self.b.log()[-3000:])
+class DaemonTest(BenchTest):
 
     def set_socs(self, socs):
         for k, s in enumerate(socs):

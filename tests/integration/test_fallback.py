@@ -7,20 +7,12 @@ import unittest
 
 import dbus
 
-from harness import Bench
+from harness import BenchTest
 
 D = dbus.Double
 
 
-class Fallback(unittest.TestCase):
-    def setUp(self):
-        self.b = Bench()
-
-    def tearDown(self):
-        rc = self.b.stop()
-        if rc is not None:
-            self.assertEqual(rc, 0, 'daemon exit status after SIGTERM (sanitizer report?)\n' + self.b.log()[-3000:])
-
+class Fallback(BenchTest):
     def counts(self, name):
         return {str(k): int(v) for k, v in self.b.call('com.victronenergy.battery.' + name, '/', 'Counts',
                                                           iface='com.victronenergy.MockBms').items()}

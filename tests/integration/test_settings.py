@@ -12,7 +12,7 @@ import unittest
 
 import dbus
 
-from harness import AGG, FAST_CONFIG, Bench
+from harness import AGG, FAST_CONFIG, BenchTest
 
 SETTINGS = 'com.victronenergy.settings'
 # The daemon's settings entries are named by its service-name suffix (ClassAndVrmInstance's too).
@@ -26,15 +26,10 @@ def S(text):
     return (dbus.String(text),)
 
 
-class SettingsTest(unittest.TestCase):
+class SettingsTest(BenchTest):
     def setUp(self):
-        self.b = Bench()
+        super().setUp()
         self.store = os.path.join(self.b.dir, 'settings.json')
-
-    def tearDown(self):
-        rc = self.b.stop()
-        if rc is not None:
-            self.assertEqual(rc, 0, 'daemon exit status after SIGTERM (sanitizer report?)\n' + self.b.log()[-3000:])
 
     def packs(self):
         self.b.start_packs([('ttyUSB%d' % k, {'di': k + 1, 'soc': 80.0}) for k in range(2)])
