@@ -4,20 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "check.h"
 #include "variant.h"
-
-static int failures, checks;
-
-#define CHECK(cond, ...)                                                   \
-    do {                                                                   \
-        checks++;                                                          \
-        if (!(cond)) {                                                     \
-            failures++;                                                    \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);           \
-            fprintf(stderr, __VA_ARGS__);                                  \
-            fputc('\n', stderr);                                           \
-        }                                                                  \
-    } while (0)
 
 /* A message whose single argument is a variant holding `type`/`value` (basic types only). */
 static DBusMessage *variant_msg(int type, const void *value)
