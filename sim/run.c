@@ -282,12 +282,8 @@ static void loop_init(run_ctx *x, const scn_t *s, const pol_config *cfg, const r
 
 void run_cmds_free(run_cmds *c)
 {
-    free(c->t_ms);
-    free(c->ccl_a);
-    free(c->dcl_a);
-    free(c->cvl_v);
-    c->t_ms = NULL;
-    c->ccl_a = c->dcl_a = c->cvl_v = NULL;
+    free(c->cmd);
+    c->cmd = NULL;
     c->n = c->cap = 0;
 }
 
@@ -297,27 +293,13 @@ static void record_cmd(run_cmds *c, int64_t t_ms, const run_loop *L)
 {
     if (c->n == c->cap) {
         size_t cap = c->cap ? 2 * c->cap : 4096;
-        int64_t *t = realloc(c->t_ms, cap * sizeof *t);
-        if (t)
-            c->t_ms = t;
-        double *a = realloc(c->ccl_a, cap * sizeof *a);
-        if (a)
-            c->ccl_a = a;
-        double *d = realloc(c->dcl_a, cap * sizeof *d);
-        if (d)
-            c->dcl_a = d;
-        double *v = realloc(c->cvl_v, cap * sizeof *v);
-        if (v)
-            c->cvl_v = v;
-        if (!t || !a || !d || !v)
+        run_cmd *grown = realloc(c->cmd, cap * sizeof *grown);
+        if (!grown)
             return;
+        c->cmd = grown;
         c->cap = cap;
     }
-    c->t_ms[c->n] = t_ms;
-    c->ccl_a[c->n] = L->ccl_cmd;
-    c->dcl_a[c->n] = L->dcl_cmd;
-    c->cvl_v[c->n] = L->cvl_cmd;
-    c->n++;
+    c->cmd[c->n++] = (run_cmd){t_ms, L->ccl_cmd, L->dcl_cmd, L->cvl_cmd};
 }
 
 /* Whether t_ms is a multiple of period_ms, for t_ms rising from call to call: the same answer
@@ -460,12 +442,12 @@ static void loop_run(run_ctx *x, const scn_t *s, const pol_config *cfg, const ru
         if (!L->full && o->replay_cmds) {
             /* The commands the full run's controller gave, at the step it gave them. */
             const run_cmds *c = o->replay_cmds;
-            while (L->cmd_next < c->n && c->t_ms[L->cmd_next] <= t_end) {
+            for (; L->cmd_next < c->n && c->cmd[L->cmd_next].t_ms <= t_end; L->cmd_next++) {
+                const run_cmd *cmd = &c->cmd[L->cmd_next];
                 L->have_out = true;
-                L->ccl_cmd = c->ccl_a[L->cmd_next];
-                L->dcl_cmd = c->dcl_a[L->cmd_next];
-                L->cvl_cmd = c->cvl_v[L->cmd_next];
-                L->cmd_next++;
+                L->ccl_cmd = cmd->ccl_a;
+                L->dcl_cmd = cmd->dcl_a;
+                L->cvl_cmd = cmd->cvl_v;
             }
         }
         if (!L->full || !L->ok)

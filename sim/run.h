@@ -12,8 +12,12 @@
 /* The controller's commands of a run, tick by tick: recorded by a full run, replayed by a bare
  * one so that it steps exactly the same physics (the benchmark's "bare physics"). */
 typedef struct {
-    int64_t *t_ms;
-    double *ccl_a, *dcl_a, *cvl_v;
+    int64_t t_ms;
+    double ccl_a, dcl_a, cvl_v;
+} run_cmd;
+
+typedef struct {
+    run_cmd *cmd;
     size_t n, cap;
 } run_cmds;
 
