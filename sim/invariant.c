@@ -47,7 +47,6 @@ void inv_init(inv_t *v, const scn_t *s, const pol_config *cfg)
     v->env_nominal_a = cfg->nominal_ccl_a < s->rating_a ? cfg->nominal_ccl_a : s->rating_a;
     for (int k = 0; k < SCN_MAX_PACKS; k++)
         v->over_ccl_since_ms[k] = v->over_dcl_since_ms[k] = -1;
-    /* The controller needs a poll and its latency to see a change, and the CCL a tick to act. */
     v->tol_frac = s->tol_pct / 100.0;
     /* The envelope's amps per tier, rounded once rather than at every tick. */
     for (int t = 0; t < v->env.n_tiers && t < POL_MAX_TIERS; t++)
@@ -70,6 +69,7 @@ void inv_init(inv_t *v, const scn_t *s, const pol_config *cfg)
         }
         v->soc_max[k] = hi;
     }
+    /* The controller needs a poll and its latency to see a change, and the CCL a tick to act. */
     v->grace_ms = (int64_t)(s->grace_s * 1000.0) + 2 * s->poll_ms + s->latency_ms;
 }
 
@@ -139,11 +139,11 @@ bool inv_sum(inv_t *v, int64_t now_ms, double i_bank_a, const double *i_a, int n
 }
 
 /* The charge-conservation scan of cells [0, n4), n4 a multiple of 4: non-zero if any cell's
- * SOC has left the ledgers by more than its tolerance or left 0..1. Four cells at a time in a
- * vector (gcc does not vectorise a double compare into an integer flag on its own); each lane
- * does exactly the scalar operations in the scalar order (no contraction, no reassociation),
- * and |d| > tol is d > tol || d < -tol, NaN included, so the verdict is the scalar one bit for
- * bit. On x86-64 an AVX2 clone is picked at load time where the CPU has it. */
+ * SOC has left the ledgers by more than its tolerance or left 0..hi (inv_t.soc_max). Four cells
+ * at a time in a vector (gcc does not vectorise a double compare into an integer flag on its
+ * own); each lane does exactly the scalar operations in the scalar order (no contraction, no
+ * reassociation), and |d| > tol is d > tol || d < -tol, NaN included, so the verdict is the
+ * scalar one bit for bit. On x86-64 an AVX2 clone is picked at load time where the CPU has it. */
 typedef double v4d __attribute__((vector_size(32)));
 typedef long long v4l __attribute__((vector_size(32)));
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__)
@@ -155,7 +155,7 @@ static long conservation_scan4(const double *restrict soc, const double *restric
                                double el, double hi, int n4)
 {
     const v4d vb = {base, base, base, base}, ve = {el, el, el, el};
-    const v4d zero = {0.0, 0.0, 0.0, 0.0}, one = {hi, hi, hi, hi};
+    const v4d zero = {0.0, 0.0, 0.0, 0.0}, top = {hi, hi, hi, hi};
     const v4l abs_mask = {INT64_MAX, INT64_MAX, INT64_MAX, INT64_MAX};
     v4l acc = {0, 0, 0, 0};
     for (int j = 0; j < n4; j += 4) {
@@ -169,7 +169,7 @@ static long conservation_scan4(const double *restrict soc, const double *restric
         v4d d = s4 * a4 - z4 - vb + d4 * ve - q4;
         v4d ad = (v4d)((v4l)d & abs_mask);
         /* A true lane is -1: subtracting counts (an | of masks compiles to scalar code). */
-        v4l m1 = ad > t4, m3 = s4 < zero, m4 = s4 > one;
+        v4l m1 = ad > t4, m3 = s4 < zero, m4 = s4 > top;
         acc -= m1;
         acc -= m3;
         acc -= m4;
