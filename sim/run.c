@@ -258,12 +258,6 @@ static void loop_init(run_ctx *x, const scn_t *s, const pol_config *cfg, const r
     L->cvl_cmd = cfg->fallback_cvl_v;
     L->have_out = false;
     L->cmd_next = 0;
-    if (!L->full && !o->replay_cmds) {
-        /* Open loop, without recorded commands: chargers and inverter at the nominal limits. */
-        L->ccl_cmd = cfg->nominal_ccl_a;
-        L->dcl_cmd = cfg->nominal_dcl_a;
-        L->have_out = true;
-    }
     L->v_bus = NAN;
     L->ev_next = 0;
     L->last_pct = -1;
@@ -625,11 +619,12 @@ int run_scenario(const scn_t *s, const pol_config *cfg, const run_opts *o, run_r
     }
 
     FILE *trace = NULL;
-    if (o->trace_path && !o->bare_physics && !o->packs_only) {
+    bool full = !o->bare_physics && !o->packs_only;   /* only the full run has a trace */
+    if (o->trace_path && full) {
         trace = fopen(o->trace_path, "w");
         if (trace)
             trc_header(trace, n);
-    } else if (o->out_dir && !o->bare_physics && !o->packs_only && !o->no_trace) {
+    } else if (o->out_dir && full && !o->no_trace) {
         char path[1200];
         if (run_mkdir_p(o->out_dir) != 0) {
             r->status = 2;

@@ -27,8 +27,8 @@ typedef struct {
     const char *out_dir;   /* NULL: no files */
     bool progress;         /* progress bar on stderr */
     bool bare_physics;     /* bench: the physics alone (profile, chargers and inverter, bus, packs,
-                              BMS): no controller, invariants or trace; the limits are replay_cmds
-                              when given (the same trajectory as the full run), else fixed nominal */
+                              BMS): no controller, invariants or trace; the chargers and inverter
+                              get replay_cmds (a full run's, so the same trajectory) */
     const run_cmds *replay_cmds;
     run_cmds *record_cmds; /* full run: append every tick's commands here (NULL: not recorded) */
     bool packs_only;       /* bench: packs and bus only, a fixed current pattern (implies bare) */
