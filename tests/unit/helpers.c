@@ -35,3 +35,18 @@ void tu_run(pol_state *s, const pol_config *c, rdg_reading *r, int n, int64_t *t
         *t_ms += 1000;
     }
 }
+
+unsigned long long tu_rng_state;
+
+unsigned long long tu_rng_next(void)
+{
+    unsigned long long z = (tu_rng_state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+double tu_rng_uniform(double lo, double hi)
+{
+    return lo + (hi - lo) * (double)(tu_rng_next() >> 11) / 9007199254740992.0;
+}

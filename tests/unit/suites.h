@@ -28,6 +28,12 @@ void tu_run(pol_state *s, const pol_config *c, rdg_reading *r, int n, int64_t *t
 /* Property-test seed, printed by the runner and settable with --seed. */
 extern unsigned long long tu_seed;
 
+/* SplitMix64 for the property tests: small, seedable, the same sequence everywhere. Set
+ * tu_rng_state (from tu_seed) before a test draws. */
+extern unsigned long long tu_rng_state;
+unsigned long long tu_rng_next(void);
+double tu_rng_uniform(double lo, double hi);   /* in [lo, hi) */
+
 #define ASSERT_NEAR(a, b, eps) CU_ASSERT_DOUBLE_EQUAL((a), (b), (eps))
 
 #endif

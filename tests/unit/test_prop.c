@@ -4,25 +4,9 @@
 
 #include "suites.h"
 
-/* SplitMix64: small, seedable, the same sequence everywhere. */
-static unsigned long long rng_state;
-
-static unsigned long long rng_next(void)
-{
-    unsigned long long z = (rng_state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static double rng_uniform(double lo, double hi)
-{
-    return lo + (hi - lo) * (double)(rng_next() >> 11) / 9007199254740992.0;
-}
-
 static int rng_int(int lo, int hi)
 {
-    return lo + (int)(rng_next() % (unsigned long long)(hi - lo + 1));
+    return lo + (int)(tu_rng_next() % (unsigned long long)(hi - lo + 1));
 }
 
 typedef struct {
@@ -34,13 +18,13 @@ static void random_bank(bank *b)
 {
     b->n = rng_int(1, 16);
     for (int i = 0; i < b->n; i++) {
-        tu_pack(&b->r[i], rng_uniform(0, 100));
-        double lo = rng_uniform(2.8, 3.5);
+        tu_pack(&b->r[i], tu_rng_uniform(0, 100));
+        double lo = tu_rng_uniform(2.8, 3.5);
         rdg_set(&b->r[i], RDG_MIN_CELL, lo);
-        rdg_set(&b->r[i], RDG_MAX_CELL, lo + rng_uniform(0, 0.3));
-        rdg_set(&b->r[i], RDG_INSTALLED_CAP, rng_uniform(50, 600));
-        rdg_set(&b->r[i], RDG_CCL, rng_uniform(0, 300));
-        rdg_set(&b->r[i], RDG_CURRENT, rng_uniform(-0.5, 0.5));   /* 16 packs stay below share_min_current_a */
+        rdg_set(&b->r[i], RDG_MAX_CELL, lo + tu_rng_uniform(0, 0.3));
+        rdg_set(&b->r[i], RDG_INSTALLED_CAP, tu_rng_uniform(50, 600));
+        rdg_set(&b->r[i], RDG_CCL, tu_rng_uniform(0, 300));
+        rdg_set(&b->r[i], RDG_CURRENT, tu_rng_uniform(-0.5, 0.5));   /* 16 packs stay below share_min_current_a */
         if (rng_int(0, 9) == 0)
             rdg_set(&b->r[i], RDG_ALLOW_CHARGE, 0);
     }
@@ -60,7 +44,7 @@ static double fresh_ccl(const pol_config *c, bank *b, pol_output *out)
  * (computed here independently from capacity shares of the packs accepting charge). */
 static void test_bounds(void)
 {
-    rng_state = tu_seed;
+    tu_rng_state = tu_seed;
     pol_config c;
     pol_config_default(&c);
     static pol_output out;
@@ -93,7 +77,7 @@ static void test_bounds(void)
 /* For a fresh state, widening the spread never raises CCL, nor does raising the top cell. */
 static void test_monotone(void)
 {
-    rng_state = tu_seed ^ 0x5555;
+    tu_rng_state = tu_seed ^ 0x5555;
     pol_config c;
     pol_config_default(&c);
     static pol_output out;
@@ -106,7 +90,7 @@ static void test_monotone(void)
         double prev = INFINITY;
         /* Pull the lowest pack's SOC down step by step: spread grows. */
         double base = b.r[0].soc_pct;
-        for (double d = 0.0; d <= base; d += rng_uniform(0.1, 3.0)) {
+        for (double d = 0.0; d <= base; d += tu_rng_uniform(0.1, 3.0)) {
             rdg_set(&b.r[0], RDG_SOC, base - d);
             for (int i = 1; i < b.n; i++)
                 if (b.r[i].soc_pct < base)
@@ -121,7 +105,7 @@ static void test_monotone(void)
         }
         prev = INFINITY;
         double lo = b.r[1].min_cell_v;
-        for (double v = lo; v < 4.5; v += rng_uniform(0.001, 0.05)) {
+        for (double v = lo; v < 4.5; v += tu_rng_uniform(0.001, 0.05)) {
             rdg_set(&b.r[1], RDG_MAX_CELL, v);
             rdg_set(&b.r[1], RDG_MIN_CELL, v - 0.1 < lo ? v - 0.1 : lo);
             if (b.r[1].min_cell_v < 1.5)
@@ -140,7 +124,7 @@ static void test_monotone(void)
 /* Pack order does not change the aggregates or the limits. */
 static void test_order(void)
 {
-    rng_state = tu_seed ^ 0xAAAA;
+    tu_rng_state = tu_seed ^ 0xAAAA;
     pol_config c;
     pol_config_default(&c);
     static pol_output o1, o2;
@@ -163,7 +147,7 @@ static void test_order(void)
  * above the tier of the spread the controller saw at that tick. */
 static void test_dynamic(void)
 {
-    rng_state = tu_seed ^ 0x1234;
+    tu_rng_state = tu_seed ^ 0x1234;
     pol_config c;
     pol_config_default(&c);
     static pol_output out;
@@ -176,7 +160,7 @@ static void test_dynamic(void)
         int64_t t = 0;
         for (int step = 0; step < 2000; step++) {
             for (int i = 0; i < b.n; i++) {
-                double soc = b.r[i].soc_pct + rng_uniform(-0.5, 0.5);
+                double soc = b.r[i].soc_pct + tu_rng_uniform(-0.5, 0.5);
                 rdg_set(&b.r[i], RDG_SOC, soc < 0 ? 0 : soc > 100 ? 100 : soc);
                 b.r[i].fresh = rng_int(0, 20) != 0;
             }
@@ -198,7 +182,7 @@ static void test_dynamic(void)
  * from the same tick. */
 static void test_reason_cache(void)
 {
-    rng_state = tu_seed ^ 0x7e7e;
+    tu_rng_state = tu_seed ^ 0x7e7e;
     pol_config c;
     pol_config_default(&c);
     c.expected_packs = 4;
@@ -218,20 +202,20 @@ static void test_reason_cache(void)
         if (quiet) {
             b.n = 4;
             for (int i = 0; i < b.n; i++)
-                rdg_set(&b.r[i], RDG_SOC, 60.0 + rng_uniform(0.0, 3.0));
+                rdg_set(&b.r[i], RDG_SOC, 60.0 + tu_rng_uniform(0.0, 3.0));
         }
         pol_init(&s);
         int64_t t = 0;
         for (int step = 0; step < 1500; step++) {
             for (int i = 0; i < b.n; i++) {
                 rdg_reading *r = &b.r[i];
-                double soc = isnan(r->soc_pct) ? 60.0 : r->soc_pct + rng_uniform(-0.3, 0.3);
+                double soc = isnan(r->soc_pct) ? 60.0 : r->soc_pct + tu_rng_uniform(-0.3, 0.3);
                 rdg_set(r, RDG_SOC, soc < 0 ? 0 : soc > 100 ? 100 : soc);
-                double top = rng_int(0, quiet ? 30 : 3) == 0 ? rng_uniform(3.40, 3.62) : rng_uniform(3.30, 3.44);
+                double top = rng_int(0, quiet ? 30 : 3) == 0 ? tu_rng_uniform(3.40, 3.62) : tu_rng_uniform(3.30, 3.44);
                 rdg_set(r, RDG_MAX_CELL, top);
-                rdg_set(r, RDG_MIN_CELL, top - (rng_int(0, 30) == 0 ? 0.25 : rng_uniform(0.0, 0.05)));
-                rdg_set(r, RDG_CURRENT, rng_uniform(-40.0, 40.0));
-                rdg_set(r, RDG_CCL, rng_int(0, quiet ? 40 : 4) == 0 ? rng_uniform(0.0, 60.0) : 200.0);
+                rdg_set(r, RDG_MIN_CELL, top - (rng_int(0, 30) == 0 ? 0.25 : tu_rng_uniform(0.0, 0.05)));
+                rdg_set(r, RDG_CURRENT, tu_rng_uniform(-40.0, 40.0));
+                rdg_set(r, RDG_CCL, rng_int(0, quiet ? 40 : 4) == 0 ? tu_rng_uniform(0.0, 60.0) : 200.0);
                 rdg_set(r, RDG_ALLOW_CHARGE, rng_int(0, 15) != 0);
                 if (rng_int(0, 40) == 0)
                     r->present &= ~RDG_BIT(RDG_MAX_CELL);   /* cells lost */

@@ -232,50 +232,35 @@ static void test_smoother(void)
 
 /* ---- Property: share_step equals the four-step reference to the bit, tick after tick. */
 
-static unsigned long long rng_state;
-
-static unsigned long long rng_next(void)
-{
-    unsigned long long z = (rng_state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static double rng_uniform(double lo, double hi)
-{
-    return lo + (hi - lo) * (double)(rng_next() >> 11) / 9007199254740992.0;
-}
-
 static double maybe_nan(double x)
 {
-    return rng_next() % 40 == 0 ? NAN : x;
+    return tu_rng_next() % 40 == 0 ? NAN : x;
 }
 
 static void test_fused_equals_reference(void)
 {
-    rng_state = tu_seed ^ 0x5348415245ull;
+    tu_rng_state = tu_seed ^ 0x5348415245ull;
     int mismatches = 0;
     for (int run = 0; run < 200 && mismatches == 0; run++) {
         share_smoother fs, rs;
         share_smoother_init(&fs);
         share_smoother_init(&rs);
-        int n = 1 + (int)(rng_next() % SHARE_MAX_PACKS);
-        double alpha = rng_next() % 5 == 0 ? 1.0 : rng_uniform(0.001, 1.0);
-        double min_a = rng_next() % 5 == 0 ? 0.0 : rng_uniform(0.0, 40.0);
+        int n = 1 + (int)(tu_rng_next() % SHARE_MAX_PACKS);
+        double alpha = tu_rng_next() % 5 == 0 ? 1.0 : tu_rng_uniform(0.001, 1.0);
+        double min_a = tu_rng_next() % 5 == 0 ? 0.0 : tu_rng_uniform(0.0, 40.0);
         for (int tick = 0; tick < 50 && mismatches == 0; tick++) {
             double cap[SHARE_MAX_PACKS], cur[SHARE_MAX_PACKS], lim[SHARE_MAX_PACKS];
             for (int i = 0; i < n; i++) {
-                cap[i] = maybe_nan(rng_next() % 4 == 0 ? 140.0 : 280.0);
-                cur[i] = maybe_nan(rng_uniform(-60.0, 60.0));
-                lim[i] = rng_next() % 10 == 0 ? 0.0 : rng_uniform(0.0, 200.0);
+                cap[i] = maybe_nan(tu_rng_next() % 4 == 0 ? 140.0 : 280.0);
+                cur[i] = maybe_nan(tu_rng_uniform(-60.0, 60.0));
+                lim[i] = tu_rng_next() % 10 == 0 ? 0.0 : tu_rng_uniform(0.0, 200.0);
             }
             /* Membership mostly steady, so the smoothing runs as well as restarts. */
-            uint32_t member = rng_next() % 8 == 0 ? (uint32_t)rng_next() : 0xffffffffu;
+            uint32_t member = tu_rng_next() % 8 == 0 ? (uint32_t)tu_rng_next() : 0xffffffffu;
             if (n < 32)
                 member &= (1u << n) - 1u;
-            share_in in = {member, (uint32_t)rng_next() | 0x0f0f0f0fu, cap, cur, lim};
-            double sign = rng_next() % 2 ? +1.0 : -1.0;
+            share_in in = {member, (uint32_t)tu_rng_next() | 0x0f0f0f0fu, cap, cur, lim};
+            double sign = tu_rng_next() % 2 ? +1.0 : -1.0;
             double fu[SHARE_MAX_PACKS], ru[SHARE_MAX_PACKS];
             int fb, rb;
             double fl = share_step(&fs, &in, n, sign, min_a, alpha, fu, &fb);
