@@ -138,76 +138,43 @@ bool inv_sum(inv_t *v, int64_t now_ms, double i_bank_a, const double *i_a, int n
     return true;
 }
 
-/* The charge-conservation scan of cells [0, n4), n4 a multiple of 4: non-zero if any cell's
- * SOC has left the ledgers by more than its tolerance or left 0..hi (inv_t.soc_max). Four cells
- * at a time in a vector (gcc does not vectorise a double compare into an integer flag on its
- * own); each lane does exactly the scalar operations in the scalar order (no contraction, no
- * reassociation), and |d| > tol is d > tol || d < -tol, NaN included, so the verdict is the
- * scalar one bit for bit. On x86-64 an AVX2 clone is picked at load time where the CPU has it. */
-typedef double v4d __attribute__((vector_size(32)));
-typedef long long v4l __attribute__((vector_size(32)));
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__)
-__attribute__((target_clones("avx2", "default")))
-#endif
-static long conservation_scan4(const double *restrict soc, const double *restrict cap,
-                               const double *restrict c0, const double *restrict sd,
-                               const double *restrict qc, const double *restrict tl, double base,
-                               double el, double hi, int n4)
+/* got - want for cell i: SOC change against the independent ledgers of every flow,
+ * soc cap - c0 - (bus - draw - sd t + cell ledger). */
+static double ledger_gap_as(const pack_t *p, int i)
 {
-    const v4d vb = {base, base, base, base}, ve = {el, el, el, el};
-    const v4d zero = {0.0, 0.0, 0.0, 0.0}, top = {hi, hi, hi, hi};
-    const v4l abs_mask = {INT64_MAX, INT64_MAX, INT64_MAX, INT64_MAX};
-    v4l acc = {0, 0, 0, 0};
-    for (int j = 0; j < n4; j += 4) {
-        v4d s4, a4, z4, d4, q4, t4;
-        memcpy(&s4, soc + j, sizeof s4);
-        memcpy(&a4, cap + j, sizeof a4);
-        memcpy(&z4, c0 + j, sizeof z4);
-        memcpy(&d4, sd + j, sizeof d4);
-        memcpy(&q4, qc + j, sizeof q4);
-        memcpy(&t4, tl + j, sizeof t4);
-        v4d d = s4 * a4 - z4 - vb + d4 * ve - q4;
-        v4d ad = (v4d)((v4l)d & abs_mask);
-        /* A true lane is -1: subtracting counts (an | of masks compiles to scalar code). */
-        v4l m1 = ad > t4, m3 = s4 < zero, m4 = s4 > top;
-        acc -= m1;
-        acc -= m3;
-        acc -= m4;
-    }
-    return (acc[0] | acc[1] | acc[2] | acc[3]) != 0;
+    double base = p->q_bus_as - p->q_draw_as;
+    return p->soc[i] * p->cap_as[i] - p->c0_as[i] - base + p->p.sd_a[i] * p->elapsed_s - p->q_cell_as[i];
 }
 
-bool inv_pack(inv_t *v, int64_t now_ms, int k, const pack_t *p, double ccl_a, double dcl_a,
-              double i_bank_a, bool visible)
+int inv_ledger_scan(const inv_t *v, int k, const pack_t *p)
 {
-    const int n = p->p.n_cells;
-    /* Charge conservation: SOC change against the independent ledgers of every flow,
-     * got - want = soc cap - c0 - (bus - draw - sd t + cell ledger). The scan has no early exit;
-     * the offending cell is looked up only on failure. */
-    double base = p->q_bus_as - p->q_draw_as, el = p->elapsed_s;
-    const double *restrict soc = p->soc, *restrict cap = p->cap_as, *restrict c0 = p->c0_as;
-    const double *restrict sd = p->p.sd_a, *restrict qc = p->q_cell_as, *restrict tl = p->tol_as;
-    int j = n & ~3;
-    const double hi = v->soc_max[k];
-    long bad = conservation_scan4(soc, cap, c0, sd, qc, tl, base, el, hi, j);
-    for (; j < n; j++) {
-        double d = soc[j] * cap[j] - c0[j] - base + sd[j] * el - qc[j];
-        bad += (d > tl[j]) | (d < -tl[j]) | (soc[j] < 0.0) | (soc[j] > hi);
+    int bad = 0;
+    for (int i = 0; i < p->p.n_cells; i++) {
+        double d = ledger_gap_as(p, i);
+        bad += (d > p->tol_as[i]) | (d < -p->tol_as[i]) | (p->soc[i] < 0.0) | (p->soc[i] > v->soc_max[k]);
     }
-    if (bad)
-        for (int i = 0; i < n; i++) {
+    return bad;
+}
+
+bool inv_pack(inv_t *v, int64_t now_ms, int k, const pack_t *p, int ledger_bad, double ccl_a,
+              double dcl_a, double i_bank_a, bool visible)
+{
+    /* Charge conservation: the step itself counted the cells off their ledgers (in the cell
+     * loop, where they are in registers); only then is the offending cell looked up. */
+    if (ledger_bad)
+        for (int i = 0; i < p->p.n_cells; i++) {
             double got = p->soc[i] * p->cap_as[i] - p->c0_as[i];
-            double want = base - p->p.sd_a[i] * p->elapsed_s + p->q_cell_as[i];
-            if (fabs(got - want) > p->tol_as[i])
+            double want = p->q_bus_as - p->q_draw_as - p->p.sd_a[i] * p->elapsed_s + p->q_cell_as[i];
+            if (!(fabs(ledger_gap_as(p, i)) <= p->tol_as[i]))   /* NaN included */
                 return violate(v, now_ms, "charge-conservation", k, i,
                                "SOC moved %.6f As, the ledgers say %.6f As", got, want);
             /* A working BMS keeps every cell inside its capacity: OVP and UVP act on terminal
              * voltages, which lead the OCV in the direction of the current. (Its OVP may be set
              * above the full cell's OCV: then as far as that trip lets a cell go.) */
-            if (p->soc[i] < 0.0 || p->soc[i] > hi)
+            if (p->soc[i] < 0.0 || p->soc[i] > v->soc_max[k])
                 return violate(v, now_ms, "cell-soc-range", k, i,
                                "true SOC %.4f %% outside 0..%.4f %% (cell at %.4f V)",
-                               100.0 * p->soc[i], 100.0 * hi, p->v[i]);
+                               100.0 * p->soc[i], 100.0 * v->soc_max[k], p->v[i]);
         }
     if (v->s->expect.safe && p->vmax >= p->p.ovp_v)
         return violate(v, now_ms, "cell-ovp", k, p->imax,

@@ -44,7 +44,9 @@ bool inv_ctrl(inv_t *v, int64_t now_ms, const pol_output *out);
  * size of the terms the closed form cancels, so the bound is rounding, not physics). */
 bool inv_sum(inv_t *v, int64_t now_ms, double i_bank_a, const double *i_a, int n, double scale_a);
 
-/* Plant and BMS-facing checks of one pack after a step: charge conservation per cell, OVP in safe
+/* Plant and BMS-facing checks of one pack after a step: charge conservation per cell (ledger_bad
+ * is the step's verdict from pack_advance_checked, or inv_ledger_scan's; non-zero names the first
+ * offending cell), OVP in safe
  * scenarios, pack current within its own CCL/DCL (beyond tolerance for longer than the grace).
  * The pack limits are judged only while the bank current flows the same way (i_bank_a > 0 for
  * CCL, < 0 for DCL): a pack with a higher EMF discharging into the others while the bank charges
@@ -54,9 +56,14 @@ bool inv_sum(inv_t *v, int64_t now_ms, double i_bank_a, const double *i_a, int n
  * only while the controller sees the pack (visible: online in its last output): a pack whose
  * readings are lost cannot have its limits honoured by anyone but its own BMS; the controller's
  * duty then is the offline scaling and BmsCable alarm, which inv_ctrl and the expectations check.
- * The grace restarts when the pack becomes visible again. */
-bool inv_pack(inv_t *v, int64_t now_ms, int k, const pack_t *p, double ccl_a, double dcl_a,
-              double i_bank_a, bool visible);
+ * The grace restarts when the pack becomes visible again. ccl_a is read only while the bank
+ * charges and dcl_a only while it discharges: a caller may pass NAN for the other. */
+bool inv_pack(inv_t *v, int64_t now_ms, int k, const pack_t *p, int ledger_bad, double ccl_a,
+              double dcl_a, double i_bank_a, bool visible);
+
+/* The charge-conservation verdict for a pack's state as it stands: how many cells are off their
+ * ledgers or outside 0..soc_max (what pack_advance_checked returns for the step it makes). */
+int inv_ledger_scan(const inv_t *v, int k, const pack_t *p);
 
 /* Formats a millisecond time as "12345.0 s (day 0 03:25:45)". */
 void inv_fmt_time(int64_t t_ms, char *buf, size_t len);

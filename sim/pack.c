@@ -2,6 +2,7 @@
  * the opposite of the modelling texts, so every formula from them has its sign flipped once. */
 #include <math.h>
 #include <stddef.h>
+#include <string.h>
 
 #include "ocv.h"
 #include "pack.h"
@@ -170,7 +171,24 @@ static void run_timer(bool cond, int64_t *since_ms, int64_t now_ms, double delay
     *fired = (double)(now_ms - *since_ms) >= delay_s * 1000.0;
 }
 
-PACK_CLONES void pack_advance(pack_t *k, double i_a, double dt_s, int64_t now_ms, double ambient_c)
+/* Four cells at a time in vectors (gcc vectorises the plain loop, but not a double compare into
+ * an integer count, which the checked variant needs). Every lane does exactly the scalar
+ * operations in the scalar order, with no contraction, so the cells get the same bits as a
+ * scalar loop would give them. */
+typedef double v4d __attribute__((vector_size(32)));
+typedef long long v4l __attribute__((vector_size(32)));
+
+/* Unaligned vector load and store (macros: a function returning a vector would change the ABI
+ * between the AVX2 and the default clone). */
+#define LOAD4(x, a) memcpy(&(x), (a), sizeof(x))
+#define STORE4(a, x) memcpy((a), &(x), sizeof(x))
+
+/* The step of pack_advance; with `check`, the cell loop also holds every cell's new SOC against
+ * the pack's charge ledgers (see pack_advance_checked) while it is still in a register. Inlined
+ * into both entry points with `check` a constant, so the plain step carries none of it. */
+static inline __attribute__((always_inline)) int advance(pack_t *k, double i_a, double dt_s,
+                                                         int64_t now_ms, double ambient_c,
+                                                         bool check, double soc_hi)
 {
     const pack_params *p = &k->p;
     const int n = p->n_cells;
@@ -205,11 +223,64 @@ PACK_CLONES void pack_advance(pack_t *k, double i_a, double dt_s, int64_t now_ms
      * no dependence between cells, so it is one straight loop the compiler may vectorise
      * (element-wise, so the results stay bit-identical); the extremes come after. */
     const double i_str = i_a - p->draw_a;
-    for (int i = 0; i < n; i++) {
-        double v1 = a * k->v1[i] + k->bf[i] * i_a;
-        k->v1[i] = v1;
-        k->v[i] = k->ocv[i] + k->r0f[i] * i_a + v1;
-        k->soc[i] += (i_str - p->sd_a[i] + k->bal[i]) * k->dsoc_per_a[i];
+    /* The ledgers as they stand after this step: the checked loop compares each cell with them
+     * (the balancer's ledger is brought forward in the loop; with the balancer off bal[] is all
+     * zero, and adding 0 changes no ledger). */
+    k->elapsed_s += dt_s;
+    k->q_draw_as += p->draw_a * dt_s;
+    const double base = k->q_bus_as - k->q_draw_as, el = k->elapsed_s;
+    int bad = 0;
+    int ci = 0;
+    if (check) {
+        const v4d va = {a, a, a, a}, vi = {i_a, i_a, i_a, i_a}, vs = {i_str, i_str, i_str, i_str};
+        const v4d vdt = {dt_s, dt_s, dt_s, dt_s}, vb = {base, base, base, base}, ve = {el, el, el, el};
+        const v4d zero = {0.0, 0.0, 0.0, 0.0}, top = {soc_hi, soc_hi, soc_hi, soc_hi};
+        const v4l abs_mask = {INT64_MAX, INT64_MAX, INT64_MAX, INT64_MAX};
+        v4l acc = {0, 0, 0, 0};
+        for (; ci + 4 <= n; ci += 4) {
+            v4d v1, bf, ocv, r0f, sd, bal, soc, dsoc, qc, cap, c0, tol;
+            LOAD4(v1, k->v1 + ci);
+            LOAD4(bf, k->bf + ci);
+            LOAD4(ocv, k->ocv + ci);
+            LOAD4(r0f, k->r0f + ci);
+            LOAD4(sd, p->sd_a + ci);
+            LOAD4(bal, k->bal + ci);
+            LOAD4(soc, k->soc + ci);
+            LOAD4(dsoc, k->dsoc_per_a + ci);
+            LOAD4(qc, k->q_cell_as + ci);
+            LOAD4(cap, k->cap_as + ci);
+            LOAD4(c0, k->c0_as + ci);
+            LOAD4(tol, k->tol_as + ci);
+            v1 = va * v1 + bf * vi;
+            v4d v = ocv + r0f * vi + v1;
+            soc = soc + (vs - sd + bal) * dsoc;
+            qc = qc + bal * vdt;
+            STORE4(k->v1 + ci, v1);
+            STORE4(k->v + ci, v);
+            STORE4(k->soc + ci, soc);
+            STORE4(k->q_cell_as + ci, qc);
+            /* got - want = soc cap - c0 - (bus - draw - sd t + cell ledger); |d| > tol is
+             * d > tol || d < -tol, NaN included. A true lane is -1: subtracting counts. */
+            v4d d = soc * cap - c0 - vb + sd * ve - qc;
+            v4d ad = (v4d)((v4l)d & abs_mask);
+            acc -= ad > tol;
+            acc -= soc < zero;
+            acc -= soc > top;
+        }
+        bad = (int)(acc[0] + acc[1] + acc[2] + acc[3]);
+    }
+    for (; ci < n; ci++) {
+        double v1 = a * k->v1[ci] + k->bf[ci] * i_a;
+        k->v1[ci] = v1;
+        k->v[ci] = k->ocv[ci] + k->r0f[ci] * i_a + v1;
+        double soc = k->soc[ci] + (i_str - p->sd_a[ci] + k->bal[ci]) * k->dsoc_per_a[ci];
+        k->soc[ci] = soc;
+        if (check) {
+            double qc = k->q_cell_as[ci] + k->bal[ci] * dt_s;
+            k->q_cell_as[ci] = qc;
+            double d = soc * k->cap_as[ci] - k->c0_as[ci] - base + p->sd_a[ci] * el - qc;
+            bad += (d > k->tol_as[ci]) | (d < -k->tol_as[ci]) | (soc < 0.0) | (soc > soc_hi);
+        }
     }
     /* Highest and lowest cell: two interleaved chains (even, odd cells) halve the compare
      * latency; ties resolve to the lower cell number either way. */
@@ -233,11 +304,9 @@ PACK_CLONES void pack_advance(pack_t *k, double i_a, double dt_s, int64_t now_ms
     if (hi1 > hi0 || (hi1 == hi0 && ihi1 < ihi0)) { vmax = hi1; imax = ihi1; } else { vmax = hi0; imax = ihi0; }
     if (lo1 < lo0 || (lo1 == lo0 && ilo1 < ilo0)) { vmin = lo1; imin = ilo1; } else { vmin = lo0; imin = ilo0; }
     (void)f;
-    if (k->bal_on)
-        for (int i = 0; i < n; i++)
-            k->q_cell_as[i] += k->bal[i] * dt_s;
-    k->elapsed_s += dt_s;
-    k->q_draw_as += p->draw_a * dt_s;
+    if (!check && k->bal_on)
+        for (int c = 0; c < n; c++)
+            k->q_cell_as[c] += k->bal[c] * dt_s;
     k->vmax = vmax;
     k->vmin = vmin;
     k->imax = imax;
@@ -321,12 +390,25 @@ PACK_CLONES void pack_advance(pack_t *k, double i_a, double dt_s, int64_t now_ms
         k->rep_soc_pct = 0.0;
     if (k->rep_soc_pct >= 100.0)
         k->rep_consumed_ah = 0.0;
+    return bad;
 }
 
-void pack_limits(const pack_t *k, double *cvl_v, double *ccl_a, double *dcl_a)
+PACK_CLONES void pack_advance(pack_t *k, double i_a, double dt_s, int64_t now_ms, double ambient_c)
+{
+    (void)advance(k, i_a, dt_s, now_ms, ambient_c, false, 0.0);
+}
+
+PACK_CLONES int pack_advance_checked(pack_t *k, double i_a, double dt_s, int64_t now_ms, double ambient_c,
+                                     double soc_hi)
+{
+    return advance(k, i_a, dt_s, now_ms, ambient_c, true, soc_hi);
+}
+
+double pack_ccl_a(const pack_t *k)
 {
     const pack_params *p = &k->p;
-    *cvl_v = p->cvl_cell_v * p->n_cells;
+    if (!k->chg_fet)
+        return 0.0;
     /* Like dbus-serialbattery's cell-voltage CCL: full up to the taper start, 10 % at its end,
      * nothing near the trip. */
     double f;
@@ -340,7 +422,13 @@ void pack_limits(const pack_t *k, double *cvl_v, double *ccl_a, double *dcl_a)
         f = 1.0 - 0.9 * (k->vmax - p->ccl_taper_start_v) / (p->ccl_taper_end_v - p->ccl_taper_start_v);
     if (k->temp_c < p->chg_temp_min_c + 5.0)
         f *= 0.25;   /* cold derate */
-    *ccl_a = k->chg_fet ? p->ccl_max_a * f : 0.0;
+    return p->ccl_max_a * f;
+}
+
+double pack_dcl_a(const pack_t *k)
+{
+    if (!k->dis_fet)
+        return 0.0;
     double g;
     if (k->vmin >= 3.10)
         g = 1.0;
@@ -348,7 +436,14 @@ void pack_limits(const pack_t *k, double *cvl_v, double *ccl_a, double *dcl_a)
         g = 0.0;
     else
         g = (k->vmin - 2.90) / 0.20;
-    *dcl_a = k->dis_fet ? p->dcl_max_a * g : 0.0;
+    return k->p.dcl_max_a * g;
+}
+
+void pack_limits(const pack_t *k, double *cvl_v, double *ccl_a, double *dcl_a)
+{
+    *cvl_v = k->p.cvl_cell_v * k->p.n_cells;
+    *ccl_a = pack_ccl_a(k);
+    *dcl_a = pack_dcl_a(k);
 }
 
 double pack_reported_soc(const pack_t *k)

@@ -105,8 +105,20 @@ void pack_prepare(pack_t *k, double ambient_c);
 /* Advances cells, balancer, BMS and reported SOC by one step at terminal current i_a. */
 void pack_advance(pack_t *k, double i_a, double dt_s, int64_t now_ms, double ambient_c);
 
+/* The same step, bit for bit, which also holds each cell's new SOC against the pack's charge
+ * ledgers (q_bus_as, which the caller brings forward before the step, q_draw_as, sd_a over
+ * elapsed_s, q_cell_as) while the cell is in a register. Returns how many cells left their
+ * ledgers by more than tol_as or left 0..soc_hi: the charge-conservation invariant's verdict
+ * at a fraction of the cost of a second pass (the invariant module names the cell). */
+int pack_advance_checked(pack_t *k, double i_a, double dt_s, int64_t now_ms, double ambient_c,
+                         double soc_hi);
+
 /* The limits the pack's driver publishes now. */
 void pack_limits(const pack_t *k, double *cvl_v, double *ccl_a, double *dcl_a);
+
+/* Its CCL and DCL alone (what pack_limits gives), for callers that need only one. */
+double pack_ccl_a(const pack_t *k);
+double pack_dcl_a(const pack_t *k);
 
 /* Published (rounded) reported SOC. */
 double pack_reported_soc(const pack_t *k);

@@ -33,6 +33,7 @@ typedef struct {
     int ev_next;
     int last_pct;
     double unserved_ws, unserved_w_win;
+    double charged_as, discharged_as;   /* sums of the packs' step currents; times dt at the end */
     int64_t win_steps;
     bool saw_ccl_below, saw_ccl_zero, saw_cable, saw_reach;
     double ccl_below_s, ccl_zero_s, cable_s, reach_s;
@@ -262,6 +263,7 @@ static void loop_init(run_ctx *x, const scn_t *s, const pol_config *cfg, const r
     L->ev_next = 0;
     L->last_pct = -1;
     L->unserved_ws = L->unserved_w_win = 0.0;
+    L->charged_as = L->discharged_as = 0.0;
     L->win_steps = 0;
     L->saw_ccl_below = L->saw_ccl_zero = L->saw_cable = L->saw_reach = false;
     L->ccl_below_s = L->ccl_zero_s = L->cable_s = L->reach_s = -1;
@@ -409,26 +411,27 @@ static void loop_run(run_ctx *x, const scn_t *s, const pol_config *cfg, const ru
 
         /* 4. Advance the packs. */
         int64_t t_end = L->t + s->step_ms;
-        for (int k = 0; k < n && L->ok; k++) {
+        if (!L->full) {
+            for (int k = 0; k < n; k++)
+                pack_advance(&x->pack[k], x->i_k[k], dt_s, t_end, ambient);
+        }
+        for (int k = 0; L->full && k < n && L->ok; k++) {
             pack_t *p = &x->pack[k];
-            if (L->full)
-                p->q_bus_as += x->i_k[k] * dt_s;   /* the bus side's ledger, for the invariant */
-            pack_advance(p, x->i_k[k], dt_s, t_end, ambient);
-            if (!L->full)
-                continue;
+            p->q_bus_as += x->i_k[k] * dt_s;   /* the bus side's ledger, for the invariant */
+            int ledger_bad = pack_advance_checked(p, x->i_k[k], dt_s, t_end, ambient, x->inv.soc_max[k]);
             if (p->i_a > 0)
-                r->charged_ah += p->i_a * dt_s / 3600.0;
+                L->charged_as += p->i_a;
             else
-                r->discharged_ah -= p->i_a * dt_s / 3600.0;
+                L->discharged_as -= p->i_a;
             if (p->vmax > r->max_cell_v)
                 r->max_cell_v = p->vmax;
             if (p->vmax > x->win_vmax[k])
                 x->win_vmax[k] = p->vmax;
             if (p->vmin < x->win_vmin[k])
                 x->win_vmin[k] = p->vmin;
-            double cvl, ccl, dcl;
-            pack_limits(p, &cvl, &ccl, &dcl);
-            L->ok = inv_pack(&x->inv, t_end, k, p, ccl, dcl, i_bank,
+            /* Only the limit of the direction the bank flows is judged: the other is not asked for. */
+            double ccl = i_bank > 0.0 ? pack_ccl_a(p) : NAN, dcl = i_bank < 0.0 ? pack_dcl_a(p) : NAN;
+            L->ok = inv_pack(&x->inv, t_end, k, p, ledger_bad, ccl, dcl, i_bank,
                              x->out.pack[k].state == POL_PACK_ONLINE);
         }
         r->steps++;
@@ -670,6 +673,8 @@ int run_scenario(const scn_t *s, const pol_config *cfg, const run_opts *o, run_r
     r->final_true_spread_pct = spread_true(x, s);
     r->rejected = x->out.rejected_total;
     r->unserved_kwh = x->L.unserved_ws / 3.6e6;
+    r->charged_ah = x->L.charged_as * dt_s / 3600.0;
+    r->discharged_ah = x->L.discharged_as * dt_s / 3600.0;
     for (int k = 0; k < n; k++)
         r->ovp_trips += x->pack[k].ovp_trips;
     if (!isfinite(r->min_ccl_a)) r->min_ccl_a = NAN;

@@ -424,21 +424,84 @@ static void test_charge_conservation_catches_tampering(void)
         pack_prepare(&k, 25.0);
         k.q_bus_as += 30.0;
         pack_advance(&k, 30.0, 1.0, n * 1000, 25.0);
-        CU_ASSERT_TRUE(inv_pack(&v, n * 1000, 0, &k, 100.0, 100.0, 30.0, true));
+        CU_ASSERT_TRUE(inv_pack(&v, n * 1000, 0, &k, inv_ledger_scan(&v, 0, &k), 100.0, 100.0, 30.0, true));
     }
     pack_set_soc(&k, 3, 0.7);   /* through the ledger: still conserved */
-    CU_ASSERT_TRUE(inv_pack(&v, 101000, 0, &k, 100.0, 100.0, 30.0, true));
+    CU_ASSERT_TRUE(inv_pack(&v, 101000, 0, &k, inv_ledger_scan(&v, 0, &k), 100.0, 100.0, 30.0, true));
     k.soc[5] += 0.001;          /* behind the ledger's back: caught */
-    CU_ASSERT_FALSE(inv_pack(&v, 102000, 0, &k, 100.0, 100.0, 30.0, true));
+    CU_ASSERT_FALSE(inv_pack(&v, 102000, 0, &k, inv_ledger_scan(&v, 0, &k), 100.0, 100.0, 30.0, true));
     CU_ASSERT_STRING_EQUAL(v.name, "charge-conservation");
     CU_ASSERT(strstr(v.msg, "pack 1 cell 6") != NULL);
     /* conserved but overfull: a cell past 100 % is caught too */
     k.soc[5] -= 0.001;
     inv_init(&v, &s, &cfg);
     pack_set_soc(&k, 2, 1.02);
-    CU_ASSERT_FALSE(inv_pack(&v, 103000, 0, &k, 100.0, 100.0, 30.0, true));
+    CU_ASSERT_FALSE(inv_pack(&v, 103000, 0, &k, inv_ledger_scan(&v, 0, &k), 100.0, 100.0, 30.0, true));
     CU_ASSERT_STRING_EQUAL(v.name, "cell-soc-range");
     CU_ASSERT(strstr(v.msg, "pack 1 cell 3") != NULL);
+}
+
+/* The checked step is the plain step to the bit, and its verdict is the standalone scan's:
+ * both balancers, self-discharge, a BMS draw, an odd cell count (the vector loop's tail). */
+static void test_checked_step_is_the_plain_step(void)
+{
+    static scn_t s;
+    char err[SCN_ERR_LEN];
+    CU_ASSERT_EQUAL_FATAL(scn_load_string(mini_scn, "mini", &s, err, sizeof err), 0);
+    pol_config cfg;
+    pol_config_default(&cfg);
+    inv_t v;
+    inv_init(&v, &s, &cfg);
+    for (int variant = 0; variant < 4; variant++) {
+        static pack_t plain, checked;
+        int n = variant < 2 ? 16 : 13;
+        bare_pack(&plain, n, 0.97, 280.0, 0.22e-3, 0.25e-3, 5e-3, 1.0);
+        plain.p.balancer = variant % 2 ? PACK_BAL_PASSIVE : PACK_BAL_ACTIVE;
+        plain.p.bal_start_v = 3.30;
+        plain.p.bal_trigger_v = 0.0002;
+        plain.p.draw_a = 0.02;
+        for (int i = 0; i < n; i++) {
+            plain.p.cell_soc0[i] = 0.90 + 0.002 * i;
+            plain.p.sd_a[i] = 0.001 * (i % 3);
+        }
+        pack_init(&plain, 1.0);
+        checked = plain;
+        int balanced = 0;
+        for (int t = 1; t <= 3000; t++) {
+            double cur = 40.0 * sin(t / 300.0);
+            pack_prepare(&plain, 25.0);
+            pack_prepare(&checked, 25.0);
+            plain.q_bus_as += cur;
+            checked.q_bus_as += cur;
+            pack_advance(&plain, cur, 1.0, t * 1000, 25.0);
+            int bad = pack_advance_checked(&checked, cur, 1.0, t * 1000, 25.0, v.soc_max[0]);
+            balanced += checked.bal_on;
+            CU_ASSERT_EQUAL_FATAL(bad, 0);
+            CU_ASSERT_EQUAL_FATAL(inv_ledger_scan(&v, 0, &checked), 0);
+            CU_ASSERT_FATAL(memcmp(plain.soc, checked.soc, sizeof plain.soc) == 0);
+            CU_ASSERT_FATAL(memcmp(plain.v1, checked.v1, sizeof plain.v1) == 0);
+            CU_ASSERT_FATAL(memcmp(plain.v, checked.v, sizeof plain.v) == 0);
+            CU_ASSERT_FATAL(memcmp(plain.q_cell_as, checked.q_cell_as, sizeof plain.q_cell_as) == 0);
+            CU_ASSERT_FATAL(plain.q_draw_as == checked.q_draw_as && plain.elapsed_s == checked.elapsed_s);
+            CU_ASSERT_FATAL(plain.rep_soc_pct == checked.rep_soc_pct && plain.temp_c == checked.temp_c);
+        }
+        CU_ASSERT(balanced > 0);   /* the balancer's ledger was exercised */
+        /* SOC moved behind the ledgers' back before a step: that step's verdict catches it, in
+         * the vector part and in the tail alike. */
+        for (int cell = 0; cell < n; cell += n - 1) {
+            static pack_t tampered;
+            tampered = checked;
+            tampered.soc[cell] -= 0.001;
+            pack_prepare(&tampered, 25.0);
+            CU_ASSERT_EQUAL(pack_advance_checked(&tampered, 0.0, 1.0, 3001000, 25.0, v.soc_max[0]), 1);
+            CU_ASSERT_EQUAL(inv_ledger_scan(&v, 0, &tampered), 1);
+            /* conserved but overfull */
+            tampered = checked;
+            pack_set_soc(&tampered, cell, v.soc_max[0] + 0.01);
+            pack_prepare(&tampered, 25.0);
+            CU_ASSERT_EQUAL(pack_advance_checked(&tampered, 0.0, 1.0, 3001000, 25.0, v.soc_max[0]), 1);
+        }
+    }
 }
 
 static void test_pack_limit_grace(void)
@@ -458,32 +521,32 @@ static void test_pack_limit_grace(void)
     k.i_a = 80.0;   /* CCL 60 A, tolerance max(5 A, 5 %) */
     int64_t t = 1000;
     for (; t <= 1000 + grace; t += 1000)
-        CU_ASSERT_TRUE_FATAL(inv_pack(&v, t, 1, &k, 60.0, 100.0, 120.0, true));
-    CU_ASSERT_FALSE(inv_pack(&v, t, 1, &k, 60.0, 100.0, 120.0, true));
+        CU_ASSERT_TRUE_FATAL(inv_pack(&v, t, 1, &k, 0, 60.0, 100.0, 120.0, true));
+    CU_ASSERT_FALSE(inv_pack(&v, t, 1, &k, 0, 60.0, 100.0, 120.0, true));
     CU_ASSERT_STRING_EQUAL(v.name, "pack-ccl");
     CU_ASSERT(strstr(v.msg, "pack 2") != NULL);
     /* within the tolerance: never */
     inv_init(&v, &s, &cfg);
     k.i_a = 64.9;
     for (t = 1000; t < 1000000; t += 1000)
-        CU_ASSERT_TRUE_FATAL(inv_pack(&v, t, 1, &k, 60.0, 100.0, 120.0, true));
+        CU_ASSERT_TRUE_FATAL(inv_pack(&v, t, 1, &k, 0, 60.0, 100.0, 120.0, true));
     /* discharging 30 A into the others against a DCL of 0 while the bank charges: not judged */
     inv_init(&v, &s, &cfg);
     k.i_a = -30.0;
     for (t = 1000; t < 1000000; t += 1000)
-        CU_ASSERT_TRUE_FATAL(inv_pack(&v, t, 1, &k, 60.0, 0.0, 4.0, true));
+        CU_ASSERT_TRUE_FATAL(inv_pack(&v, t, 1, &k, 0, 60.0, 0.0, 4.0, true));
     /* the same pack while the bank discharges: judged, and caught after the grace */
-    CU_ASSERT_TRUE(inv_pack(&v, t, 1, &k, 60.0, 0.0, -10.0, true));
-    CU_ASSERT_FALSE(inv_pack(&v, t + grace + 1000, 1, &k, 60.0, 0.0, -10.0, true));
+    CU_ASSERT_TRUE(inv_pack(&v, t, 1, &k, 0, 60.0, 0.0, -10.0, true));
+    CU_ASSERT_FALSE(inv_pack(&v, t + grace + 1000, 1, &k, 0, 60.0, 0.0, -10.0, true));
     CU_ASSERT_STRING_EQUAL(v.name, "pack-dcl");
     /* a pack the controller cannot see (its readings are lost): only its own BMS can honour its
      * limits; judged again, after a fresh grace, once it is visible */
     inv_init(&v, &s, &cfg);
     for (t = 1000; t < 1000000; t += 1000)
-        CU_ASSERT_TRUE_FATAL(inv_pack(&v, t, 1, &k, 60.0, 0.0, -10.0, false));
+        CU_ASSERT_TRUE_FATAL(inv_pack(&v, t, 1, &k, 0, 60.0, 0.0, -10.0, false));
     for (int64_t t0 = t; t <= t0 + grace; t += 1000)
-        CU_ASSERT_TRUE_FATAL(inv_pack(&v, t, 1, &k, 60.0, 0.0, -10.0, true));
-    CU_ASSERT_FALSE(inv_pack(&v, t + 1000, 1, &k, 60.0, 0.0, -10.0, true));
+        CU_ASSERT_TRUE_FATAL(inv_pack(&v, t, 1, &k, 0, 60.0, 0.0, -10.0, true));
+    CU_ASSERT_FALSE(inv_pack(&v, t + 1000, 1, &k, 0, 60.0, 0.0, -10.0, true));
 }
 
 /* Forked workers: every result lands at its index, whatever order they finish in; a worker that
@@ -628,6 +691,7 @@ int main(void)
     CU_add_test(s, "run: same seed same hash, other seed other, checkpoint/restore same", test_determinism_hash);
     CU_add_test(s, "invariants catch a bad controller", test_invariants_catch_bad_controller);
     CU_add_test(s, "invariants: charge conservation", test_charge_conservation_catches_tampering);
+    CU_add_test(s, "invariants: the checked step is the plain step, its verdict the scan's", test_checked_step_is_the_plain_step);
     CU_add_test(s, "invariants: pack CCL/DCL tolerance and grace", test_pack_limit_grace);
     CU_add_test(s, "scenario loader: file:line: [section] key errors", test_loader_errors);
     CU_basic_set_mode(CU_BRM_VERBOSE);
