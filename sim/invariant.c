@@ -125,14 +125,21 @@ bool inv_ctrl(inv_t *v, int64_t now_ms, const pol_output *out)
     return true;
 }
 
-bool inv_sum(inv_t *v, int64_t now_ms, double i_bank_a, const double *i_a, int n, double scale_a)
+bool inv_sum(inv_t *v, int64_t now_ms, double i_bank_a, const bus_t *b, const double *i_a)
 {
-    double sum = 0.0, mag = fabs(i_bank_a) + scale_a;
-    for (int k = 0; k < n; k++) {
+    double sum = 0.0, mag = fabs(i_bank_a);
+    for (int k = 0; k < b->n; k++) {
         sum += i_a[k];
         mag += fabs(i_a[k]);
     }
-    if (fabs(sum - i_bank_a) > 1e-12 * mag + 1e-12)
+    double gap = fabs(sum - i_bank_a);
+    /* The scale only widens the bound: a gap within it without the scale needs no scale. */
+    if (gap <= 1e-12 * mag + 1e-12)
+        return true;
+    for (int k = 0; k < b->n; k++)
+        if (b->connected[k])
+            mag += b->g_s[k] * fabs(b->e_v[k]);
+    if (!(gap <= 1e-12 * mag + 1e-12))
         return violate(v, now_ms, "current-sum", -1, -1, "pack currents sum to %.15g A, bank %.15g A",
                        sum, i_bank_a);
     return true;
@@ -215,6 +222,20 @@ bool inv_pack(inv_t *v, int64_t now_ms, int k, const pack_t *p, int ledger_bad, 
                            -p->i_a, dcl_a, tol, (double)(now_ms - v->over_dcl_since_ms[k]) / 1000.0);
     } else {
         v->over_dcl_since_ms[k] = -1;
+    }
+    return true;
+}
+
+bool inv_packs(inv_t *v, int64_t now_ms, const pack_t *packs, int n, const int *ledger_bad,
+               double i_bank_a, const pol_output *out)
+{
+    for (int k = 0; k < n; k++) {
+        const pack_t *p = &packs[k];
+        /* Only the limit of the direction the bank flows is judged: the other is not asked for. */
+        double ccl = i_bank_a > 0.0 ? pack_ccl_a(p) : NAN, dcl = i_bank_a < 0.0 ? pack_dcl_a(p) : NAN;
+        if (!inv_pack(v, now_ms, k, p, ledger_bad[k], ccl, dcl, i_bank_a,
+                      out->pack[k].state == POL_PACK_ONLINE))
+            return false;
     }
     return true;
 }

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "bus.h"
 #include "pack.h"
 #include "policy.h"
 #include "scenario.h"
@@ -40,9 +41,10 @@ bool inv_static(inv_t *v);
 /* After each controller tick: tier envelope, nominal, alarm hold. */
 bool inv_ctrl(inv_t *v, int64_t now_ms, const pol_output *out);
 
-/* Plant: pack currents sum to the bank current, to 1e-12 of scale_a = sum of G_k |E_k| (the
- * size of the terms the closed form cancels, so the bound is rounding, not physics). */
-bool inv_sum(inv_t *v, int64_t now_ms, double i_bank_a, const double *i_a, int n, double scale_a);
+/* Plant: the pack currents i_a[0..b->n) sum to the bank current, to 1e-12 of the currents' size
+ * plus the bus's sum of G_k |E_k| (the size of the terms the closed form cancels, so the bound
+ * is rounding, not physics). */
+bool inv_sum(inv_t *v, int64_t now_ms, double i_bank_a, const bus_t *b, const double *i_a);
 
 /* Plant and BMS-facing checks of one pack after a step: charge conservation per cell (ledger_bad
  * is the step's verdict from pack_advance_checked, or inv_ledger_scan's; non-zero names the first
@@ -60,6 +62,11 @@ bool inv_sum(inv_t *v, int64_t now_ms, double i_bank_a, const double *i_a, int n
  * charges and dcl_a only while it discharges: a caller may pass NAN for the other. */
 bool inv_pack(inv_t *v, int64_t now_ms, int k, const pack_t *p, int ledger_bad, double ccl_a,
               double dcl_a, double i_bank_a, bool visible);
+
+/* inv_pack for packs[0..n) after a step, in pack order, with each pack's own limits and the
+ * controller's last view of it (out): the first violation ends the check. */
+bool inv_packs(inv_t *v, int64_t now_ms, const pack_t *packs, int n, const int *ledger_bad,
+               double i_bank_a, const pol_output *out);
 
 /* The charge-conservation verdict for a pack's state as it stands: how many cells are off their
  * ledgers or outside 0..soc_max (what pack_advance_checked returns for the step it makes). */

@@ -404,60 +404,11 @@ PACK_CLONES int pack_advance_checked(pack_t *k, double i_a, double dt_s, int64_t
     return advance(k, i_a, dt_s, now_ms, ambient_c, true, soc_hi);
 }
 
-double pack_ccl_a(const pack_t *k)
-{
-    const pack_params *p = &k->p;
-    if (!k->chg_fet)
-        return 0.0;
-    /* Like dbus-serialbattery's cell-voltage CCL: full up to the taper start, 10 % at its end,
-     * nothing near the trip. */
-    double f;
-    if (k->vmax <= p->ccl_taper_start_v)
-        f = 1.0;
-    else if (k->vmax >= p->ovp_v - 0.05)
-        f = 0.0;
-    else if (k->vmax >= p->ccl_taper_end_v)
-        f = 0.1;
-    else
-        f = 1.0 - 0.9 * (k->vmax - p->ccl_taper_start_v) / (p->ccl_taper_end_v - p->ccl_taper_start_v);
-    if (k->temp_c < p->chg_temp_min_c + 5.0)
-        f *= 0.25;   /* cold derate */
-    return p->ccl_max_a * f;
-}
-
-double pack_dcl_a(const pack_t *k)
-{
-    if (!k->dis_fet)
-        return 0.0;
-    double g;
-    if (k->vmin >= 3.10)
-        g = 1.0;
-    else if (k->vmin <= 2.90)
-        g = 0.0;
-    else
-        g = (k->vmin - 2.90) / 0.20;
-    return k->p.dcl_max_a * g;
-}
-
 void pack_limits(const pack_t *k, double *cvl_v, double *ccl_a, double *dcl_a)
 {
     *cvl_v = k->p.cvl_cell_v * k->p.n_cells;
     *ccl_a = pack_ccl_a(k);
     *dcl_a = pack_dcl_a(k);
-}
-
-double pack_reported_soc(const pack_t *k)
-{
-    double r = k->p.rep_resolution_pct;
-    if (r <= 0.0)
-        return k->rep_soc_pct;
-    /* At the usual 1 % resolution the division and the product are exact: skip them. */
-    double y = (r == 1.0 ? k->rep_soc_pct : k->rep_soc_pct / r) + 0.5;
-    /* The reported SOC is kept in 0..100 %, so y is a non-negative number far below 2^53, whose
-     * floor is its truncation: no libm call (this runs for every pack at every poll). */
-    if (y >= 0.0 && y < 4503599627370496.0)
-        return r == 1.0 ? (double)(int64_t)y : (double)(int64_t)y * r;
-    return floor(y) * r;
 }
 
 void pack_set_soc(pack_t *k, int cell, double soc)

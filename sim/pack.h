@@ -2,6 +2,7 @@
 #ifndef BMSAGG_SIM_PACK_H
 #define BMSAGG_SIM_PACK_H
 
+#include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -116,12 +117,57 @@ int pack_advance_checked(pack_t *k, double i_a, double dt_s, int64_t now_ms, dou
 /* The limits the pack's driver publishes now. */
 void pack_limits(const pack_t *k, double *cvl_v, double *ccl_a, double *dcl_a);
 
-/* Its CCL and DCL alone (what pack_limits gives), for callers that need only one. */
-double pack_ccl_a(const pack_t *k);
-double pack_dcl_a(const pack_t *k);
+/* Its CCL and DCL alone (what pack_limits gives), for callers that need only one. These and
+ * pack_reported_soc are inline: the full run asks for them at every step and poll. */
+static inline double pack_ccl_a(const pack_t *k)
+{
+    const pack_params *p = &k->p;
+    if (!k->chg_fet)
+        return 0.0;
+    /* Like dbus-serialbattery's cell-voltage CCL: full up to the taper start, 10 % at its end,
+     * nothing near the trip. */
+    double f;
+    if (k->vmax <= p->ccl_taper_start_v)
+        f = 1.0;
+    else if (k->vmax >= p->ovp_v - 0.05)
+        f = 0.0;
+    else if (k->vmax >= p->ccl_taper_end_v)
+        f = 0.1;
+    else
+        f = 1.0 - 0.9 * (k->vmax - p->ccl_taper_start_v) / (p->ccl_taper_end_v - p->ccl_taper_start_v);
+    if (k->temp_c < p->chg_temp_min_c + 5.0)
+        f *= 0.25;   /* cold derate */
+    return p->ccl_max_a * f;
+}
+
+static inline double pack_dcl_a(const pack_t *k)
+{
+    if (!k->dis_fet)
+        return 0.0;
+    double g;
+    if (k->vmin >= 3.10)
+        g = 1.0;
+    else if (k->vmin <= 2.90)
+        g = 0.0;
+    else
+        g = (k->vmin - 2.90) / 0.20;
+    return k->p.dcl_max_a * g;
+}
 
 /* Published (rounded) reported SOC. */
-double pack_reported_soc(const pack_t *k);
+static inline double pack_reported_soc(const pack_t *k)
+{
+    double r = k->p.rep_resolution_pct;
+    if (r <= 0.0)
+        return k->rep_soc_pct;
+    /* At the usual 1 % resolution the division and the product are exact: skip them. */
+    double y = (r == 1.0 ? k->rep_soc_pct : k->rep_soc_pct / r) + 0.5;
+    /* The reported SOC is kept in 0..100 %, so y is a non-negative number far below 2^53, whose
+     * floor is its truncation: no libm call (this runs for every pack at every poll). */
+    if (y >= 0.0 && y < 4503599627370496.0)
+        return r == 1.0 ? (double)(int64_t)y : (double)(int64_t)y * r;
+    return floor(y) * r;
+}
 
 /* Sets a cell's true SOC from outside the physics (hot-add, tests), keeping the ledger honest. */
 void pack_set_soc(pack_t *k, int cell, double soc);

@@ -57,6 +57,7 @@ typedef struct {
     int64_t range_until[SCN_MAX_PACKS];
     double range_v[SCN_MAX_PACKS];
     int64_t missing_until[SCN_MAX_PACKS];
+    int64_t fault_until[SCN_MAX_PACKS];   /* the latest of the four reading-fault windows above */
     int64_t reconnect_at[SCN_MAX_PACKS];
     int64_t step_until;
     double step_a;
@@ -109,6 +110,8 @@ static void apply_event(run_ctx *x, const scn_t *s, const scn_event *e)
         switch (e->kind) {
         case SCN_EV_SPIKE:
             x->spike_until[k] = until;
+            if (until > x->fault_until[k])
+                x->fault_until[k] = until;
             x->spike_v[k] = e->value;
             break;
         case SCN_EV_BMS_TRIP:
@@ -140,13 +143,19 @@ static void apply_event(run_ctx *x, const scn_t *s, const scn_event *e)
             break;
         case SCN_EV_NAN:
             x->nan_until[k] = until;
+            if (until > x->fault_until[k])
+                x->fault_until[k] = until;
             break;
         case SCN_EV_RANGE:
             x->range_until[k] = until;
+            if (until > x->fault_until[k])
+                x->fault_until[k] = until;
             x->range_v[k] = e->value;
             break;
         case SCN_EV_MISSING:
             x->missing_until[k] = until;
+            if (until > x->fault_until[k])
+                x->fault_until[k] = until;
             break;
         default:
             break;
@@ -158,16 +167,17 @@ static void apply_event(run_ctx *x, const scn_t *s, const scn_event *e)
 static void make_reading(run_ctx *x, int k, int64_t now, rdg_reading *r)
 {
     const pack_t *p = &x->pack[k];
-    rdg_clear(r);
-    r->label = k + 1;
-    if (!p->connected || active(x->drop_until[k], now))
+    if (!p->connected || active(x->drop_until[k], now)) {
+        rdg_clear(r);
+        r->label = k + 1;
         return;   /* not fresh: the core keeps the last reading until the pack goes stale */
-    r->fresh = true;
-    double cvl, ccl, dcl;
-    pack_limits(p, &cvl, &ccl, &dcl);
+    }
+    /* Every field written once, directly (no rdg_clear first): this runs every poll for every
+     * pack. The alarms the simulated BMS has are the two cell-voltage ones; the rest stay 0. */
     double meas = p->i_a * (1.0 + p->p.rep_gain) + p->p.rep_offset_a;
     double soc = pack_reported_soc(p);
-    /* Filled directly rather than through rdg_set: this runs every poll for every pack. */
+    r->fresh = true;
+    r->label = k + 1;
     r->soc_pct = soc;
     r->voltage_v = p->v_term;
     r->current_a = meas;
@@ -180,9 +190,9 @@ static void make_reading(run_ctx *x, int k, int64_t now, rdg_reading *r)
     r->installed_cap_ah = p->p.rep_cap_ah;
     r->remaining_cap_ah = soc / 100.0 * p->p.rep_cap_ah;
     r->consumed_ah = p->rep_consumed_ah;
-    r->cvl_v = cvl;
-    r->ccl_a = ccl;
-    r->dcl_a = dcl;
+    r->cvl_v = p->p.cvl_cell_v * p->p.n_cells;
+    r->ccl_a = pack_ccl_a(p);
+    r->dcl_a = pack_dcl_a(p);
     r->allow_charge = p->chg_fet;
     r->allow_discharge = p->dis_fet;
     r->present = RDG_BIT(RDG_SOC) | RDG_BIT(RDG_VOLTAGE) | RDG_BIT(RDG_CURRENT) | RDG_BIT(RDG_POWER) |
@@ -190,17 +200,20 @@ static void make_reading(run_ctx *x, int k, int64_t now, rdg_reading *r)
                  RDG_BIT(RDG_INSTALLED_CAP) | RDG_BIT(RDG_REMAINING_CAP) | RDG_BIT(RDG_CONSUMED_AH) |
                  RDG_BIT(RDG_CVL) | RDG_BIT(RDG_CCL) | RDG_BIT(RDG_DCL) | RDG_BIT(RDG_ALLOW_CHARGE) |
                  RDG_BIT(RDG_ALLOW_DISCHARGE);
+    memset(r->alarm, 0, sizeof r->alarm);
     r->alarm[RDG_AL_HIGH_CELL_VOLTAGE] = p->ovp ? 2 : 0;
     r->alarm[RDG_AL_LOW_CELL_VOLTAGE] = p->uvp ? 2 : 0;
     r->alarm_present = RDG_BIT(RDG_AL_HIGH_CELL_VOLTAGE) | RDG_BIT(RDG_AL_LOW_CELL_VOLTAGE);
-    if (active(x->spike_until[k], now))
-        r->max_cell_v += x->spike_v[k];
-    if (active(x->nan_until[k], now))
-        r->soc_pct = NAN;
-    if (active(x->range_until[k], now))
-        r->soc_pct = x->range_v[k];
-    if (active(x->missing_until[k], now))
-        r->present &= ~(RDG_BIT(RDG_SOC) | RDG_BIT(RDG_MIN_CELL) | RDG_BIT(RDG_MAX_CELL));
+    if (active(x->fault_until[k], now)) {
+        if (active(x->spike_until[k], now))
+            r->max_cell_v += x->spike_v[k];
+        if (active(x->nan_until[k], now))
+            r->soc_pct = NAN;
+        if (active(x->range_until[k], now))
+            r->soc_pct = x->range_v[k];
+        if (active(x->missing_until[k], now))
+            r->present &= ~(RDG_BIT(RDG_SOC) | RDG_BIT(RDG_MIN_CELL) | RDG_BIT(RDG_MAX_CELL));
+    }
 }
 
 static double spread_true(const run_ctx *x, const scn_t *s)
@@ -401,38 +414,31 @@ static void loop_run(run_ctx *x, const scn_t *s, const pol_config *cfg, const ru
         if (!solved)
             i_bank = bus_solve_current(&x->bus, i_target, x->i_k, &L->v_bus);
         if (L->full)
-        {
-            double scale = 0.0;
-            for (int k = 0; k < n; k++)
-                if (x->bus.connected[k])
-                    scale += x->bus.g_s[k] * fabs(x->bus.e_v[k]);
-            L->ok = inv_sum(&x->inv, L->t, i_bank, x->i_k, n, scale);
-        }
+            L->ok = inv_sum(&x->inv, L->t, i_bank, &x->bus, x->i_k);
 
         /* 4. Advance the packs. */
         int64_t t_end = L->t + s->step_ms;
         if (!L->full) {
             for (int k = 0; k < n; k++)
                 pack_advance(&x->pack[k], x->i_k[k], dt_s, t_end, ambient);
-        }
-        for (int k = 0; L->full && k < n && L->ok; k++) {
-            pack_t *p = &x->pack[k];
-            p->q_bus_as += x->i_k[k] * dt_s;   /* the bus side's ledger, for the invariant */
-            int ledger_bad = pack_advance_checked(p, x->i_k[k], dt_s, t_end, ambient, x->inv.soc_max[k]);
-            if (p->i_a > 0)
-                L->charged_as += p->i_a;
-            else
-                L->discharged_as -= p->i_a;
-            if (p->vmax > r->max_cell_v)
-                r->max_cell_v = p->vmax;
-            if (p->vmax > x->win_vmax[k])
-                x->win_vmax[k] = p->vmax;
-            if (p->vmin < x->win_vmin[k])
-                x->win_vmin[k] = p->vmin;
-            /* Only the limit of the direction the bank flows is judged: the other is not asked for. */
-            double ccl = i_bank > 0.0 ? pack_ccl_a(p) : NAN, dcl = i_bank < 0.0 ? pack_dcl_a(p) : NAN;
-            L->ok = inv_pack(&x->inv, t_end, k, p, ledger_bad, ccl, dcl, i_bank,
-                             x->out.pack[k].state == POL_PACK_ONLINE);
+        } else if (L->ok) {
+            int ledger_bad[SCN_MAX_PACKS];
+            for (int k = 0; k < n; k++) {
+                pack_t *p = &x->pack[k];
+                p->q_bus_as += x->i_k[k] * dt_s;   /* the bus side's ledger, for the invariant */
+                ledger_bad[k] = pack_advance_checked(p, x->i_k[k], dt_s, t_end, ambient, x->inv.soc_max[k]);
+                if (p->i_a > 0)
+                    L->charged_as += p->i_a;
+                else
+                    L->discharged_as -= p->i_a;
+                if (p->vmax > r->max_cell_v)
+                    r->max_cell_v = p->vmax;
+                if (p->vmax > x->win_vmax[k])
+                    x->win_vmax[k] = p->vmax;
+                if (p->vmin < x->win_vmin[k])
+                    x->win_vmin[k] = p->vmin;
+            }
+            L->ok = inv_packs(&x->inv, t_end, x->pack, n, ledger_bad, i_bank, &x->out);
         }
         r->steps++;
         r->cell_steps += (double)(n * s->n_cells);
@@ -602,7 +608,7 @@ int run_scenario(const scn_t *s, const pol_config *cfg, const run_opts *o, run_r
         pack_init(&x->pack[k], dt_s);
         x->pack[k].connected = s->pack_connected[k];
         x->spike_until[k] = x->drop_until[k] = x->nan_until[k] = x->range_until[k] = -1;
-        x->missing_until[k] = x->reconnect_at[k] = -1;
+        x->missing_until[k] = x->reconnect_at[k] = x->fault_until[k] = -1;
         x->win_vmax[k] = -INFINITY;
         x->win_vmin[k] = INFINITY;
     }
