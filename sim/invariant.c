@@ -48,6 +48,7 @@ void inv_init(inv_t *v, const scn_t *s, const pol_config *cfg)
     for (int k = 0; k < SCN_MAX_PACKS; k++)
         v->over_ccl_since_ms[k] = v->over_dcl_since_ms[k] = -1;
     v->tol_frac = s->tol_pct / 100.0;
+    v->tiers_spread_pct = NAN;
     /* The envelope's amps per tier, rounded once rather than at every tick. */
     for (int t = 0; t < v->env.n_tiers && t < POL_MAX_TIERS; t++)
         v->env_amps[t] = tier_amps(v->env_nominal_a, v->env.tier_ccl_pct[t]);
@@ -96,10 +97,16 @@ bool inv_ctrl(inv_t *v, int64_t now_ms, const pol_output *out)
         return violate(v, now_ms, "ccl-nominal", -1, -1,
                        "CCL %.2f A above the nominal (config %.1f A, bank rating %.1f A)", ccl,
                        c->nominal_ccl_a, v->s->rating_a);
+    /* Both tables' tiers for this spread: SOCs come in whole percents, so the spread repeats
+     * from tick to tick and the lookups are redone only when it changes (NaN never matches). */
+    if (out->spread_valid && !(out->spread_pct == v->tiers_spread_pct)) {
+        v->tiers_spread_pct = out->spread_pct;
+        v->env_tier = tier_lookup(v->env.tier_spread_pct, v->env.n_tiers, out->spread_pct);
+        v->cfg_tier = pol_tier_for_spread(c, out->spread_pct);
+    }
     if (out->spread_valid || out->spike) {
         int top = v->env.n_tiers - 1;
-        int t = out->spike ? top
-                           : tier_lookup(v->env.tier_spread_pct, v->env.n_tiers, out->spread_pct);
+        int t = out->spike ? top : v->env_tier;
         double lim = v->env_amps[t];
         if (ccl > lim + 1e-9)
             return violate(v, now_ms, "ccl-tier", -1, -1,
@@ -111,7 +118,7 @@ bool inv_ctrl(inv_t *v, int64_t now_ms, const pol_output *out)
     /* Alarm hold: the red alert may only clear once its cause has been gone for the hold. */
     int top = c->n_tiers - 1;
     bool cause = out->spike ||
-                 (out->spread_valid && top > 0 && pol_tier_for_spread(c, out->spread_pct) >= top);
+                 (out->spread_valid && top > 0 && v->cfg_tier >= top);
     if (cause) {
         v->cause_seen = true;
         v->last_cause_ms = now_ms;

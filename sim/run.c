@@ -423,21 +423,27 @@ static void loop_run(run_ctx *x, const scn_t *s, const pol_config *cfg, const ru
                 pack_advance(&x->pack[k], x->i_k[k], dt_s, t_end, ambient);
         } else if (L->ok) {
             int ledger_bad[SCN_MAX_PACKS];
+            /* Sums and extremes in locals: the compiler cannot keep *L and *r in registers across
+             * the calls. */
+            double chg_as = 0.0, dis_as = 0.0, vmax = r->max_cell_v;
             for (int k = 0; k < n; k++) {
                 pack_t *p = &x->pack[k];
                 p->q_bus_as += x->i_k[k] * dt_s;   /* the bus side's ledger, for the invariant */
                 ledger_bad[k] = pack_advance_checked(p, x->i_k[k], dt_s, t_end, ambient, x->inv.soc_max[k]);
-                if (p->i_a > 0)
-                    L->charged_as += p->i_a;
+                double i = p->i_a, hi = p->vmax, lo = p->vmin;
+                if (i > 0)
+                    chg_as += i;
                 else
-                    L->discharged_as -= p->i_a;
-                if (p->vmax > r->max_cell_v)
-                    r->max_cell_v = p->vmax;
-                if (p->vmax > x->win_vmax[k])
-                    x->win_vmax[k] = p->vmax;
-                if (p->vmin < x->win_vmin[k])
-                    x->win_vmin[k] = p->vmin;
+                    dis_as -= i;
+                vmax = hi > vmax ? hi : vmax;
+                if (hi > x->win_vmax[k])
+                    x->win_vmax[k] = hi;
+                if (lo < x->win_vmin[k])
+                    x->win_vmin[k] = lo;
             }
+            L->charged_as += chg_as;
+            L->discharged_as += dis_as;
+            r->max_cell_v = vmax;
             L->ok = inv_packs(&x->inv, t_end, x->pack, n, ledger_bad, i_bank, &x->out);
         }
         r->steps++;
