@@ -54,68 +54,9 @@ static bool in_range(double x, double lo, double hi)
     return x >= lo && x <= hi;
 }
 
-/* Every present field inside its range, cells in order, alarm levels at most 2: the usual
- * reading, judged in one pass. A NaN fails every range, and with finite cell bounds every range
- * is finite, so a reading that passes here is RDG_OK under the full check; one that fails goes
- * through the full check, which names the first reason in its documented order. */
-
-/* x outside [lo, hi], or NaN. */
-static bool out_of(double x, double lo, double hi)
-{
-    return !(x >= lo && x <= hi);
-}
-
-static bool plainly_ok(const rdg_reading *r, double cell_lo_v, double cell_hi_v)
-{
-    if (!(cell_lo_v > -INFINITY && cell_hi_v < INFINITY))
-        return false;   /* an infinite bound would let an infinite cell pass */
-    /* A bit per field out of range, present or not; only the present ones count. The usual
-     * reading is in range everywhere, so each test is a branch that is never taken: cheaper
-     * than turning every comparison into a bit. Symmetric ranges test |x| once (fabs is
-     * exact, and NaN fails either way). */
-    uint32_t bad = 0;
-    if (out_of(r->soc_pct, 0.0, 100.0))
-        bad |= RDG_BIT(RDG_SOC);
-    if (out_of(r->voltage_v, 0.0, 1000.0))
-        bad |= RDG_BIT(RDG_VOLTAGE);
-    if (!(fabs(r->current_a) <= 10000.0))
-        bad |= RDG_BIT(RDG_CURRENT);
-    if (!(fabs(r->power_w) <= 1e7))
-        bad |= RDG_BIT(RDG_POWER);
-    if (out_of(r->temperature_c, -60.0, 150.0))
-        bad |= RDG_BIT(RDG_TEMPERATURE);
-    if (out_of(r->min_cell_v, cell_lo_v, cell_hi_v))
-        bad |= RDG_BIT(RDG_MIN_CELL);
-    if (out_of(r->max_cell_v, cell_lo_v, cell_hi_v))
-        bad |= RDG_BIT(RDG_MAX_CELL);
-    if (!(r->installed_cap_ah > 0.0 && r->installed_cap_ah <= 100000.0))
-        bad |= RDG_BIT(RDG_INSTALLED_CAP);
-    if (out_of(r->remaining_cap_ah, 0.0, 100000.0))
-        bad |= RDG_BIT(RDG_REMAINING_CAP);
-    if (!(fabs(r->consumed_ah) <= 100000.0))
-        bad |= RDG_BIT(RDG_CONSUMED_AH);
-    if (out_of(r->cvl_v, 0.0, 1000.0))
-        bad |= RDG_BIT(RDG_CVL);
-    if (out_of(r->ccl_a, 0.0, 10000.0))
-        bad |= RDG_BIT(RDG_CCL);
-    if (out_of(r->dcl_a, 0.0, 10000.0))
-        bad |= RDG_BIT(RDG_DCL);
-    const uint32_t p = r->present;
-    if (bad & p)
-        return false;
-    if ((p & RDG_BIT(RDG_MIN_CELL)) && (p & RDG_BIT(RDG_MAX_CELL)) && r->min_cell_v > r->max_cell_v)
-        return false;
-    /* Only the alarms that are present, lowest first, stopping after the highest. */
-    uint32_t m = r->alarm_present & (RDG_BIT(RDG_AL_COUNT) - 1u);
-    for (int a = 0; m != 0; a++, m >>= 1)
-        if ((m & 1u) && r->alarm[a] > 2)
-            return false;
-    return true;
-}
-
 rdg_verdict rdg_validate(const rdg_reading *r, double cell_lo_v, double cell_hi_v)
 {
-    return plainly_ok(r, cell_lo_v, cell_hi_v) ? RDG_OK : rdg_first_fault(r, cell_lo_v, cell_hi_v);
+    return rdg_plainly_ok(r, cell_lo_v, cell_hi_v) ? RDG_OK : rdg_first_fault(r, cell_lo_v, cell_hi_v);
 }
 
 rdg_verdict rdg_first_fault(const rdg_reading *r, double cell_lo_v, double cell_hi_v)
