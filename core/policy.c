@@ -257,172 +257,197 @@ typedef struct {
     share_in chg, dis;
 } share_inputs;
 
-/* Aggregates of the online packs' last accepted readings. */
+/* Aggregates of the online packs' last accepted readings, and the running sums they come from.
+ * The whole struct is a local of pol_step: the pass over the packs stores to nothing else, so
+ * the compiler keeps it in registers (stores to *out, whose uint8_t alarms may alias anything,
+ * made it reload every field after each one). */
 typedef struct {
     uint32_t online;          /* bit per pack slot */
     uint32_t cells_gone;      /* online packs that reported their highest cell before and not now */
     int n_online;
-    int n_soc;
+    int n_soc, n_v;
     double soc_min, soc_max, soc_wsum, cap_wsum;
     bool weights_complete;
+    double v_sum, i_sum, p_sum, inst_ah, rem_ah, cons_ah;
+    bool i_ok, p_ok, inst_ok, rem_ok, cons_ok;
+    bool temp_valid;
+    double temp_max_c, temp_min_c;
+    double min_cell_v, max_cell_v;
+    int min_cell_pack, min_cell_id, max_cell_pack, max_cell_id;
+    double max_raw_delta_v;   /* the largest cell delta rounded so far, before rounding */
     double max_delta_v;
     int spike_pack;
     double overvoltage_sum_v;
     double min_cvl_v;
     bool has_cvl;
+    int n_blocking_charge, n_blocking_discharge;
+    uint32_t chg, dis, has_ccl, has_dcl;   /* the share inputs' masks */
+    uint8_t alarm[RDG_AL_COUNT];
 } bank_view;
 
-static void aggregate(const pol_state *s, const pol_config *c, int n, bank_view *v, pol_output *out,
+/* Every optional field: what the usual BMS driver (and the simulator) publishes. */
+#define ALL_FIELDS (RDG_BIT(RDG_FIELD_COUNT) - 1u)
+
+/* Adds pack i's reading to the running aggregates; has is r->present. Inlined at two call
+ * sites: one passes ALL_FIELDS, a constant, so the usual reading runs with no test of its
+ * present bits at all. */
+static inline __attribute__((always_inline)) void add_pack(bank_view *v, const pol_config *c,
+                                                           const rdg_reading *r, int i, uint32_t has,
+                                                           share_inputs *sh)
+{
+    const uint32_t bit = 1u << i;
+    if (has & RDG_BIT(RDG_SOC)) {
+        v->n_soc++;
+        if (r->soc_pct < v->soc_min)
+            v->soc_min = r->soc_pct;
+        if (r->soc_pct > v->soc_max)
+            v->soc_max = r->soc_pct;
+        if (has & RDG_BIT(RDG_INSTALLED_CAP)) {
+            v->soc_wsum += r->soc_pct * r->installed_cap_ah;
+            v->cap_wsum += r->installed_cap_ah;
+        } else {
+            v->weights_complete = false;
+        }
+    }
+    if (has & RDG_BIT(RDG_VOLTAGE)) {
+        v->v_sum += r->voltage_v;
+        v->n_v++;
+    }
+    if (has & RDG_BIT(RDG_CURRENT))
+        v->i_sum += r->current_a;
+    else
+        v->i_ok = false;
+    if (has & RDG_BIT(RDG_POWER))
+        v->p_sum += r->power_w;
+    else if ((has & RDG_BIT(RDG_VOLTAGE)) && (has & RDG_BIT(RDG_CURRENT)))
+        v->p_sum += r->voltage_v * r->current_a;
+    else
+        v->p_ok = false;
+    if (has & RDG_BIT(RDG_TEMPERATURE)) {
+        v->temp_valid = true;
+        if (r->temperature_c > v->temp_max_c)
+            v->temp_max_c = r->temperature_c;
+        if (r->temperature_c < v->temp_min_c)
+            v->temp_min_c = r->temperature_c;
+    }
+    if (has & RDG_BIT(RDG_INSTALLED_CAP))
+        v->inst_ah += r->installed_cap_ah;
+    else
+        v->inst_ok = false;
+    if (has & RDG_BIT(RDG_REMAINING_CAP))
+        v->rem_ah += r->remaining_cap_ah;
+    else
+        v->rem_ok = false;
+    if (has & RDG_BIT(RDG_CONSUMED_AH))
+        v->cons_ah += r->consumed_ah;
+    else
+        v->cons_ok = false;
+    if ((has & RDG_BIT(RDG_MIN_CELL)) && r->min_cell_v < v->min_cell_v) {
+        v->min_cell_v = r->min_cell_v;
+        v->min_cell_pack = i;
+        v->min_cell_id = r->min_cell_id;
+    }
+    if (has & RDG_BIT(RDG_MAX_CELL)) {
+        if (r->max_cell_v > v->max_cell_v) {
+            v->max_cell_v = r->max_cell_v;
+            v->max_cell_pack = i;
+            v->max_cell_id = r->max_cell_id;
+        }
+        if (r->max_cell_v > c->cell_ovp_target_v)
+            v->overvoltage_sum_v += r->max_cell_v - c->cell_ovp_target_v;
+    } else {
+        v->cells_gone |= bit;
+    }
+    if ((has & RDG_BIT(RDG_MIN_CELL)) && (has & RDG_BIT(RDG_MAX_CELL))) {
+        /* In microvolts, for the same reason as the spread. The rounding is monotonic:
+         * a delta no larger than one already rounded cannot round to a new maximum, so
+         * only a larger one pays for the rounding and the division. */
+        double raw = r->max_cell_v - r->min_cell_v;
+        if (raw > v->max_raw_delta_v) {
+            v->max_raw_delta_v = raw;
+            double d = exact_round(raw * 1e6) / 1e6;
+            if (d > v->max_delta_v) {
+                v->max_delta_v = d;
+                if (d > c->spike_cell_delta_v)
+                    v->spike_pack = i;
+            }
+        }
+    }
+    if (has & RDG_BIT(RDG_CVL)) {
+        v->has_cvl = true;
+        if (r->cvl_v < v->min_cvl_v)
+            v->min_cvl_v = r->cvl_v;
+    }
+    /* A pack that has opened its FET blocks that direction, and takes no current that way: it
+     * is left out of the share members, and the others share the bank current without it. */
+    if ((has & RDG_BIT(RDG_ALLOW_CHARGE)) && !r->allow_charge)
+        v->n_blocking_charge++;
+    else
+        v->chg |= bit;
+    if ((has & RDG_BIT(RDG_ALLOW_DISCHARGE)) && !r->allow_discharge)
+        v->n_blocking_discharge++;
+    else
+        v->dis |= bit;
+    if (c->forward_pack_alarms) {
+        /* Only the alarms present, set bit by set bit. */
+        for (uint32_t m = r->alarm_present & (RDG_BIT(RDG_AL_COUNT) - 1u); m != 0; m &= m - 1u) {
+            int a = __builtin_ctz(m);
+            if (r->alarm[a] > v->alarm[a])
+                v->alarm[a] = r->alarm[a];
+        }
+    }
+
+    sh->cap_ah[i] = has & RDG_BIT(RDG_INSTALLED_CAP) ? r->installed_cap_ah : NAN;
+    sh->current_a[i] = has & RDG_BIT(RDG_CURRENT) ? r->current_a : NAN;
+    if (has & RDG_BIT(RDG_CCL))
+        v->has_ccl |= bit;
+    if (has & RDG_BIT(RDG_DCL))
+        v->has_dcl |= bit;
+    sh->ccl_a[i] = r->ccl_a;
+    sh->dcl_a[i] = r->dcl_a;
+}
+
+static void aggregate(const pol_state *s, const pol_config *c, bank_view *v, pol_output *out,
                       share_inputs *sh)
 {
-    uint32_t chg = 0, dis = 0, has_ccl = 0, has_dcl = 0, cells_gone = 0;
-    double v_sum = 0.0, i_sum = 0.0, p_sum = 0.0, inst = 0.0, rem = 0.0, cons = 0.0;
-    int n_v = 0;
-    bool i_ok = true, p_ok = true, inst_ok = true, rem_ok = true, cons_ok = true;
-    double max_raw_delta_v = 0.0;   /* the largest cell delta rounded so far, before rounding */
-
-    v->n_soc = 0;
+    v->cells_gone = 0;
+    v->n_soc = v->n_v = 0;
     v->soc_min = INFINITY;
     v->soc_max = -INFINITY;
     v->soc_wsum = v->cap_wsum = 0.0;
     v->weights_complete = true;
+    v->v_sum = v->i_sum = v->p_sum = v->inst_ah = v->rem_ah = v->cons_ah = 0.0;
+    v->i_ok = v->p_ok = v->inst_ok = v->rem_ok = v->cons_ok = true;
+    v->temp_valid = false;
+    v->temp_max_c = -INFINITY;
+    v->temp_min_c = INFINITY;
+    v->min_cell_v = INFINITY;
+    v->max_cell_v = -INFINITY;
+    v->min_cell_pack = v->max_cell_pack = -1;
+    v->min_cell_id = v->max_cell_id = -1;
+    v->max_raw_delta_v = 0.0;
     v->max_delta_v = 0.0;
     v->spike_pack = -1;
     v->overvoltage_sum_v = 0.0;
     v->min_cvl_v = INFINITY;
     v->has_cvl = false;
-
-    out->temp_valid = false;
-    out->temp_max_c = -INFINITY;
-    out->temp_min_c = INFINITY;
-    out->cells_valid = false;
-    out->min_cell_v = INFINITY;
-    out->max_cell_v = -INFINITY;
-    out->min_cell_pack = out->max_cell_pack = -1;
-    out->min_cell_id = out->max_cell_id = -1;
-    out->n_blocking_charge = out->n_blocking_discharge = 0;
+    v->n_blocking_charge = v->n_blocking_discharge = 0;
+    v->chg = v->dis = v->has_ccl = v->has_dcl = 0;
     for (int a = 0; a < RDG_AL_COUNT; a++)
-        out->alarm[a] = 0;
+        v->alarm[a] = 0;
 
-    for (int i = 0; i < n; i++) {
-        const uint32_t bit = 1u << i;
-        if (!(v->online & bit))
-            continue;
+    /* The online packs in slot order, set bit by set bit. */
+    for (uint32_t m = v->online; m != 0; m &= m - 1u) {
+        int i = __builtin_ctz(m);
         const rdg_reading *r = &s->last_good[i];
-        const uint32_t has = r->present;
-
-        if (rdg_has(r, RDG_SOC)) {
-            v->n_soc++;
-            if (r->soc_pct < v->soc_min)
-                v->soc_min = r->soc_pct;
-            if (r->soc_pct > v->soc_max)
-                v->soc_max = r->soc_pct;
-            if (rdg_has(r, RDG_INSTALLED_CAP)) {
-                v->soc_wsum += r->soc_pct * r->installed_cap_ah;
-                v->cap_wsum += r->installed_cap_ah;
-            } else {
-                v->weights_complete = false;
-            }
-        }
-        if (rdg_has(r, RDG_VOLTAGE)) {
-            v_sum += r->voltage_v;
-            n_v++;
-        }
-        if (rdg_has(r, RDG_CURRENT))
-            i_sum += r->current_a;
+        if ((r->present & ALL_FIELDS) == ALL_FIELDS)
+            add_pack(v, c, r, i, ALL_FIELDS, sh);
         else
-            i_ok = false;
-        if (rdg_has(r, RDG_POWER))
-            p_sum += r->power_w;
-        else if (rdg_has(r, RDG_VOLTAGE) && rdg_has(r, RDG_CURRENT))
-            p_sum += r->voltage_v * r->current_a;
-        else
-            p_ok = false;
-        if (rdg_has(r, RDG_TEMPERATURE)) {
-            out->temp_valid = true;
-            if (r->temperature_c > out->temp_max_c)
-                out->temp_max_c = r->temperature_c;
-            if (r->temperature_c < out->temp_min_c)
-                out->temp_min_c = r->temperature_c;
-        }
-        if (rdg_has(r, RDG_INSTALLED_CAP))
-            inst += r->installed_cap_ah;
-        else
-            inst_ok = false;
-        if (rdg_has(r, RDG_REMAINING_CAP))
-            rem += r->remaining_cap_ah;
-        else
-            rem_ok = false;
-        if (rdg_has(r, RDG_CONSUMED_AH))
-            cons += r->consumed_ah;
-        else
-            cons_ok = false;
-        if (rdg_has(r, RDG_MIN_CELL) && r->min_cell_v < out->min_cell_v) {
-            out->min_cell_v = r->min_cell_v;
-            out->min_cell_pack = i;
-            out->min_cell_id = r->min_cell_id;
-        }
-        if (rdg_has(r, RDG_MAX_CELL)) {
-            if (r->max_cell_v > out->max_cell_v) {
-                out->max_cell_v = r->max_cell_v;
-                out->max_cell_pack = i;
-                out->max_cell_id = r->max_cell_id;
-            }
-            if (r->max_cell_v > c->cell_ovp_target_v)
-                v->overvoltage_sum_v += r->max_cell_v - c->cell_ovp_target_v;
-        }
-        if (rdg_has(r, RDG_MIN_CELL) && rdg_has(r, RDG_MAX_CELL)) {
-            /* In microvolts, for the same reason as the spread. The rounding is monotonic:
-             * a delta no larger than one already rounded cannot round to a new maximum, so
-             * only a larger one pays for the rounding and the division. */
-            double raw = r->max_cell_v - r->min_cell_v;
-            if (raw > max_raw_delta_v) {
-                max_raw_delta_v = raw;
-                double d = exact_round(raw * 1e6) / 1e6;
-                if (d > v->max_delta_v) {
-                    v->max_delta_v = d;
-                    if (d > c->spike_cell_delta_v)
-                        v->spike_pack = i;
-                }
-            }
-        }
-        if (rdg_has(r, RDG_CVL)) {
-            v->has_cvl = true;
-            if (r->cvl_v < v->min_cvl_v)
-                v->min_cvl_v = r->cvl_v;
-        }
-        if (rdg_has(r, RDG_ALLOW_CHARGE) && !r->allow_charge)
-            out->n_blocking_charge++;
-        if (rdg_has(r, RDG_ALLOW_DISCHARGE) && !r->allow_discharge)
-            out->n_blocking_discharge++;
-        if (c->forward_pack_alarms) {
-            /* Only the alarms present, lowest first, stopping after the highest. */
-            uint32_t m = r->alarm_present & (RDG_BIT(RDG_AL_COUNT) - 1u);
-            for (int a = 0; m != 0; a++, m >>= 1)
-                if ((m & 1u) && r->alarm[a] > out->alarm[a])
-                    out->alarm[a] = r->alarm[a];
-        }
-
-        /* The share inputs. A pack that has opened its FET takes no current in that direction:
-         * it is left out, and the others share the bank current without it. */
-        if (!(has & RDG_BIT(RDG_ALLOW_CHARGE)) || r->allow_charge)
-            chg |= bit;
-        if (!(has & RDG_BIT(RDG_ALLOW_DISCHARGE)) || r->allow_discharge)
-            dis |= bit;
-        sh->cap_ah[i] = has & RDG_BIT(RDG_INSTALLED_CAP) ? r->installed_cap_ah : NAN;
-        sh->current_a[i] = has & RDG_BIT(RDG_CURRENT) ? r->current_a : NAN;
-        if (has & RDG_BIT(RDG_CCL))
-            has_ccl |= bit;
-        if (has & RDG_BIT(RDG_DCL))
-            has_dcl |= bit;
-        sh->ccl_a[i] = r->ccl_a;
-        sh->dcl_a[i] = r->dcl_a;
-        if (!(has & RDG_BIT(RDG_MAX_CELL)))
-            cells_gone |= bit;
+            add_pack(v, c, r, i, r->present, sh);
     }
-    sh->chg = (share_in){chg, has_ccl, sh->cap_ah, sh->current_a, sh->ccl_a};
-    sh->dis = (share_in){dis, has_dcl, sh->cap_ah, sh->current_a, sh->dcl_a};
-    v->cells_gone = cells_gone & s->had_cells;
+    sh->chg = (share_in){v->chg, v->has_ccl, sh->cap_ah, sh->current_a, sh->ccl_a};
+    sh->dis = (share_in){v->dis, v->has_dcl, sh->cap_ah, sh->current_a, sh->dcl_a};
+    v->cells_gone &= s->had_cells;
 
     int n_on = v->n_online;
     out->soc_valid = v->n_soc > 0;
@@ -440,28 +465,34 @@ static void aggregate(const pol_state *s, const pol_config *c, int n, bank_view 
     /* Rounded to a millionth of a point so that 20.1 - 15.1 lands on the 5.00 boundary the
      * user wrote, not on either side of it by float noise. */
     out->spread_pct = out->spread_valid ? exact_round((v->soc_max - v->soc_min) * 1e6) / 1e6 : NAN;
-    out->voltage_valid = n_v > 0;
-    out->voltage_v = n_v > 0 ? v_sum / n_v : NAN;
+    out->voltage_valid = v->n_v > 0;
+    out->voltage_v = v->n_v > 0 ? v->v_sum / v->n_v : NAN;
     /* Sums over some packs only would look plausible and be wrong: all or invalid. */
-    out->current_valid = n_on > 0 && i_ok;
-    out->current_a = out->current_valid ? i_sum : NAN;
-    out->power_valid = n_on > 0 && p_ok;
-    out->power_w = out->power_valid ? p_sum : NAN;
-    out->installed_valid = n_on > 0 && inst_ok;
-    out->installed_cap_ah = out->installed_valid ? inst : NAN;
-    out->capacity_valid = n_on > 0 && rem_ok;
-    out->capacity_ah = out->capacity_valid ? rem : NAN;
-    out->consumed_valid = n_on > 0 && cons_ok;
-    out->consumed_ah = out->consumed_valid ? cons : NAN;
-    if (!out->temp_valid)
-        out->temp_max_c = out->temp_min_c = NAN;
-    out->cells_valid = out->min_cell_pack >= 0 && out->max_cell_pack >= 0;
-    if (out->min_cell_pack < 0)
-        out->min_cell_v = NAN;
-    if (out->max_cell_pack < 0)
-        out->max_cell_v = NAN;
+    out->current_valid = n_on > 0 && v->i_ok;
+    out->current_a = out->current_valid ? v->i_sum : NAN;
+    out->power_valid = n_on > 0 && v->p_ok;
+    out->power_w = out->power_valid ? v->p_sum : NAN;
+    out->installed_valid = n_on > 0 && v->inst_ok;
+    out->installed_cap_ah = out->installed_valid ? v->inst_ah : NAN;
+    out->capacity_valid = n_on > 0 && v->rem_ok;
+    out->capacity_ah = out->capacity_valid ? v->rem_ah : NAN;
+    out->consumed_valid = n_on > 0 && v->cons_ok;
+    out->consumed_ah = out->consumed_valid ? v->cons_ah : NAN;
+    out->temp_valid = v->temp_valid;
+    out->temp_max_c = v->temp_valid ? v->temp_max_c : NAN;
+    out->temp_min_c = v->temp_valid ? v->temp_min_c : NAN;
+    out->cells_valid = v->min_cell_pack >= 0 && v->max_cell_pack >= 0;
+    out->min_cell_v = v->min_cell_pack >= 0 ? v->min_cell_v : NAN;
+    out->max_cell_v = v->max_cell_pack >= 0 ? v->max_cell_v : NAN;
+    out->min_cell_pack = v->min_cell_pack;
+    out->min_cell_id = v->min_cell_id;
+    out->max_cell_pack = v->max_cell_pack;
+    out->max_cell_id = v->max_cell_id;
+    out->n_blocking_charge = v->n_blocking_charge;
+    out->n_blocking_discharge = v->n_blocking_discharge;
+    for (int a = 0; a < RDG_AL_COUNT; a++)
+        out->alarm[a] = v->alarm[a];
 }
-
 /* n bytes from src to dst, which do not overlap: the compiler may make it one block copy. */
 static void copy_bytes(char *restrict dst, const char *restrict src, int n)
 {
@@ -640,25 +671,27 @@ int pol_step(pol_state *s, const pol_config *c, int64_t now_ms, const rdg_readin
     s->started = true;
     s->last_ms = now_ms;
     int64_t stale_ms = (int64_t)(c->stale_timeout_s * 1000.0);
-    int bad_pack = -1;
 
-    /* 1. Accept or reject the fresh readings; 2. who is online (one pass: a pack's state
-     * depends on its own reading only). */
+    /* 1. Accept or reject the fresh readings; 2. who is online; and each pack's diagnostics but
+     * its shares (one pass: a pack's state depends on its own reading only). */
     bank_view v;
-    v.online = 0;
-    v.n_online = 0;
-    uint32_t seen_offline = 0;   /* packs with an accepted reading, now stale */
+    /* The config's cell bounds in locals: the stores below might alias them for all the
+     * compiler knows, and the plausibility check reads them for every reading. */
+    const double cell_lo_v = c->cell_min_plausible_v, cell_hi_v = c->cell_max_plausible_v;
+    uint32_t online = 0, seen_offline = 0, rejected = 0, had_cells = s->had_cells;
+    int n_online = 0;
     for (int i = 0; i < n; i++) {
+        const uint32_t bit = 1u << i;
         const rdg_reading *r = &readings[i];
+        rdg_reading *g = &s->last_good[i];
         if (r->fresh) {
             /* rdg_validate, with its fast path inline. */
-            rdg_verdict verdict = rdg_plainly_ok(r, c->cell_min_plausible_v, c->cell_max_plausible_v)
-                                      ? RDG_OK
-                                      : rdg_first_fault(r, c->cell_min_plausible_v, c->cell_max_plausible_v);
+            rdg_verdict verdict = rdg_plainly_ok(r, cell_lo_v, cell_hi_v) ? RDG_OK
+                                                                          : rdg_first_fault(r, cell_lo_v, cell_hi_v);
             if (verdict == RDG_OK) {
                 if (rdg_has(r, RDG_MAX_CELL))
-                    s->had_cells |= 1u << i;
-                s->last_good[i] = *r;
+                    had_cells |= bit;
+                *g = *r;
                 s->has_good[i] = true;
                 s->last_good_ms[i] = now_ms;
                 s->rejected_now[i] = false;
@@ -668,15 +701,14 @@ int pol_step(pol_state *s, const pol_config *c, int64_t now_ms, const rdg_readin
                 s->rejected_total++;
                 s->last_verdict[i] = verdict;
                 /* The label may be all we can trust of a rejected reading. */
-                s->last_good[i].label = r->label;
+                g->label = r->label;
                 /* Its cells, though, may be fine while another field is garbage (a NaN SOC):
                  * a plausible pair of cell voltages with a higher cell than last accepted is
                  * taken, so the cell guard keeps following a pack charging towards its trip.
                  * Only ever upwards: a lower cell from a reading we distrust relaxes nothing. */
-                rdg_reading *g = &s->last_good[i];
                 if (s->has_good[i] && rdg_has(g, RDG_MAX_CELL) && rdg_has(r, RDG_MIN_CELL) &&
-                    rdg_has(r, RDG_MAX_CELL) && r->min_cell_v >= c->cell_min_plausible_v &&
-                    r->min_cell_v <= r->max_cell_v && r->max_cell_v <= c->cell_max_plausible_v &&
+                    rdg_has(r, RDG_MAX_CELL) && r->min_cell_v >= cell_lo_v &&
+                    r->min_cell_v <= r->max_cell_v && r->max_cell_v <= cell_hi_v &&
                     r->max_cell_v > g->max_cell_v) {
                     g->present |= RDG_BIT(RDG_MIN_CELL);
                     g->min_cell_v = r->min_cell_v;
@@ -686,17 +718,33 @@ int pol_step(pol_state *s, const pol_config *c, int64_t now_ms, const rdg_readin
                 }
             }
         }
+        bool is_online = false;
         if (s->has_good[i]) {
             if (now_ms - s->last_good_ms[i] <= stale_ms) {
-                v.online |= 1u << i;
-                v.n_online++;
+                is_online = true;
+                online |= bit;
+                n_online++;
             } else {
-                seen_offline |= 1u << i;
+                seen_offline |= bit;
             }
         }
-        if (s->rejected_now[i] && bad_pack < 0)
-            bad_pack = i;
+        if (s->rejected_now[i])
+            rejected |= bit;
+
+        pol_pack_out *p = &out->pack[i];
+        p->state = s->has_good[i]            ? (is_online ? POL_PACK_ONLINE : POL_PACK_OFFLINE)
+                   : s->rejected_count[i] > 0 ? POL_PACK_OFFLINE
+                                              : POL_PACK_UNSEEN;
+        p->rejected_now = s->rejected_now[i];
+        p->rejected_count = s->rejected_count[i];
+        p->last_verdict = s->last_verdict[i];
+        p->has_soc = is_online && rdg_has(g, RDG_SOC);
+        p->soc_pct = p->has_soc ? g->soc_pct : NAN;
     }
+    s->had_cells = had_cells;
+    v.online = online;
+    v.n_online = n_online;
+    int bad_pack = rejected != 0 ? __builtin_ctz(rejected) : -1;   /* the first, as the reason names it */
     int n_expected = c->expected_packs > 0 ? c->expected_packs : n;
     out->n_expected = n_expected;
     out->n_online = v.n_online;
@@ -704,7 +752,7 @@ int pol_step(pol_state *s, const pol_config *c, int64_t now_ms, const rdg_readin
 
     /* 3. Aggregates. */
     share_inputs sh;
-    aggregate(s, c, n, &v, out, &sh);
+    aggregate(s, c, &v, out, &sh);
 
     /* 4. Tier with anti-flap; a spike forces the red tier. */
     int top = c->n_tiers - 1;
@@ -768,12 +816,12 @@ int pol_step(pol_state *s, const pol_config *c, int64_t now_ms, const rdg_readin
     }
     double alpha = s->alpha;
     double chg_used[POL_MAX_PACKS], dis_used[POL_MAX_PACKS];
-    int chg_bind, dis_bind;
     bool any_chg = sh.chg.member != 0, any_dis = sh.dis.member != 0;
-    double chg_share_lim = share_step(&s->chg_share, &sh.chg, n, +1.0, c->share_min_current_a, alpha,
-                                      chg_used, &chg_bind);
-    double dis_share_lim = share_step(&s->dis_share, &sh.dis, n, -1.0, c->share_min_current_a, alpha,
-                                      dis_used, &dis_bind);
+    share_bound bound[2];
+    share_step_both(&s->chg_share, &s->dis_share, &sh.chg, &sh.dis, n, c->share_min_current_a, alpha,
+                    chg_used, dis_used, bound);
+    double chg_share_lim = bound[0].limit_a, dis_share_lim = bound[1].limit_a;
+    int chg_bind = bound[0].binding, dis_bind = bound[1].binding;
     if (v.n_online > 0 && !any_chg)
         consider(&ccl, 0.0, POL_LIM_PACK_BLOCKED, -1);
     consider(&ccl, out->tier_ccl_a * scale, out->spike ? POL_LIM_SPIKE : POL_LIM_TIER,
@@ -889,18 +937,9 @@ int pol_step(pol_state *s, const pol_config *c, int64_t now_ms, const rdg_readin
     }
     s->last_n = n;
     for (int i = 0; i < n; i++) {
-        pol_pack_out *p = &out->pack[i];
-        bool online = (v.online >> i) & 1u;
-        p->state = s->has_good[i]            ? (online ? POL_PACK_ONLINE : POL_PACK_OFFLINE)
-                   : s->rejected_count[i] > 0 ? POL_PACK_OFFLINE
-                                              : POL_PACK_UNSEEN;
-        p->rejected_now = s->rejected_now[i];
-        p->rejected_count = s->rejected_count[i];
-        p->last_verdict = s->last_verdict[i];
-        p->charge_share = chg_used[i];
-        p->discharge_share = dis_used[i];
-        p->has_soc = online && rdg_has(&s->last_good[i], RDG_SOC);
-        p->soc_pct = p->has_soc ? s->last_good[i].soc_pct : NAN;
+        /* The rest was written in the first pass. */
+        out->pack[i].charge_share = chg_used[i];
+        out->pack[i].discharge_share = dis_used[i];
     }
     for (int i = n; i < clear_to; i++) {
         pol_pack_out *p = &out->pack[i];
