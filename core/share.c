@@ -11,41 +11,54 @@ void share_smoother_init(share_smoother *s)
         s->sm[i] = 0.0;
 }
 
-/* The policy calls this twice a tick: one pass to sum, one to share and bound, and no
- * intermediate arrays (an earlier version built capacity, measured and smoothed shares in
- * four calls, which cost more than the arithmetic). The sums run in pack order, as before, so
- * the results are the same to the bit. */
-double share_step(share_smoother *s, const share_in *in, int n, double sign, double min_bank_a,
-                  double alpha, double *used, int *binding)
+/* The members' sums one direction's shares come from. */
+typedef struct {
+    double cap_total, cur_total;   /* installed capacity; net current this way */
+    int count;
+    bool cap_known, cur_known;
+} member_sums;
+
+/* The sums run over the members in pack order (set bit by set bit), so they are the same to
+ * the bit as a loop over every pack that skips the others. */
+static member_sums sum_members(const share_in *in, uint32_t member, double sign)
 {
-    const uint32_t member = n < 32 ? in->member & ((1u << n) - 1u) : in->member;
-    double cap_total = 0.0, cur_total = 0.0;
-    int count = 0;
-    bool cap_known = true, cur_known = true;
-    for (int i = 0; i < n; i++) {
-        if (!(member & (1u << i)))
-            continue;
-        count++;
-        if (isnan(in->cap_ah[i]))
-            cap_known = false;
+    const double *cap_ah = in->cap_ah, *current_a = in->current_a;
+    member_sums t = {0.0, 0.0, 0, true, true};
+    for (uint32_t m = member; m != 0; m &= m - 1u) {
+        int i = __builtin_ctz(m);
+        t.count++;
+        if (isnan(cap_ah[i]))
+            t.cap_known = false;
         else
-            cap_total += in->cap_ah[i];
-        double c = sign * in->current_a[i];
+            t.cap_total += cap_ah[i];
+        double c = sign * current_a[i];
         if (isnan(c))
-            cur_known = false;
+            t.cur_known = false;
         else
-            cur_total += c;   /* net: a member flowing the other way (circulation) counts against */
+            t.cur_total += c;   /* net: a member flowing the other way (circulation) counts against */
     }
-    bool measured = cur_known && cur_total >= min_bank_a && cur_total > 0.0;
+    return t;
+}
+
+/* The rest of share_step, once the sums are known: one pass to share and bound, and no
+ * intermediate arrays (an earlier version built capacity, measured and smoothed shares in
+ * four calls, which cost more than the arithmetic). */
+static double share_from(share_smoother *s, const share_in *in, uint32_t member, const member_sums *t, int n,
+                         double sign, double min_bank_a, double alpha, double *restrict used, int *binding)
+{
+    /* In locals: the compiler cannot tell that the stores to used[] and s->sm[] leave them be. */
+    const double *cap_ah = in->cap_ah, *current_a = in->current_a, *limit_a = in->limit_a;
+    const uint32_t has_limit = in->has_limit;
+    const double cur_total = t->cur_total;
+    bool measured = t->cur_known && cur_total >= min_bank_a && cur_total > 0.0;
     bool restart = measured && (!s->init || s->members != member);
     if (restart) {
         s->init = true;
         s->members = member;
     }
-    bool by_cap = cap_known && cap_total > 0.0;
 
     /* Two loops rather than one testing `measured` per pack; the running minimum and its pack
-     * stay in locals (used[] might alias anything the compiler would otherwise reload). */
+     * stay in locals. */
     double best = INFINITY;
     int bind = -1;
     if (measured) {
@@ -53,15 +66,15 @@ double share_step(share_smoother *s, const share_in *in, int n, double sign, dou
             bool in_member = (member & (1u << i)) != 0;
             double inst = 0.0;
             if (in_member) {
-                double c = sign * in->current_a[i];
+                double c = sign * current_a[i];
                 inst = c > 0.0 ? c / cur_total : 0.0;
             }
             double sm = restart ? inst : s->sm[i] + alpha * (inst - s->sm[i]);
             s->sm[i] = sm;
             double share = sm > inst ? sm : inst;
             used[i] = share;
-            if (in_member && (in->has_limit & (1u << i)) && share > 1e-9) {
-                double l = in->limit_a[i] / share;
+            if (in_member && (has_limit & (1u << i)) && share > 1e-9) {
+                double l = limit_a[i] / share;
                 if (l < best) {
                     best = l;
                     bind = i;
@@ -69,15 +82,18 @@ double share_step(share_smoother *s, const share_in *in, int n, double sign, dou
             }
         }
     } else {
+        bool by_cap = t->cap_known && t->cap_total > 0.0;
+        const double cap_total = t->cap_total;
+        const double equal = by_cap ? 0.0 : 1.0 / t->count;   /* the same division every pack made */
         for (int i = 0; i < n; i++) {
             if (!(member & (1u << i))) {
                 used[i] = 0.0;
                 continue;
             }
-            double share = by_cap ? in->cap_ah[i] / cap_total : 1.0 / count;
+            double share = by_cap ? cap_ah[i] / cap_total : equal;
             used[i] = share;
-            if ((in->has_limit & (1u << i)) && share > 1e-9) {
-                double l = in->limit_a[i] / share;
+            if ((has_limit & (1u << i)) && share > 1e-9) {
+                double l = limit_a[i] / share;
                 if (l < best) {
                     best = l;
                     bind = i;
@@ -87,4 +103,38 @@ double share_step(share_smoother *s, const share_in *in, int n, double sign, dou
     }
     *binding = bind;
     return best;
+}
+
+static uint32_t members_below(uint32_t member, int n)
+{
+    return n < 32 ? member & ((1u << n) - 1u) : member;
+}
+
+double share_step(share_smoother *s, const share_in *in, int n, double sign, double min_bank_a,
+                  double alpha, double *used, int *binding)
+{
+    const uint32_t member = members_below(in->member, n);
+    member_sums t = sum_members(in, member, sign);
+    return share_from(s, in, member, &t, n, sign, min_bank_a, alpha, used, binding);
+}
+
+void share_step_both(share_smoother *s_chg, share_smoother *s_dis, const share_in *chg, const share_in *dis,
+                     int n, double min_bank_a, double alpha, double *chg_used, double *dis_used,
+                     share_bound bound[2])
+{
+    const uint32_t chg_member = members_below(chg->member, n), dis_member = members_below(dis->member, n);
+    member_sums tc = sum_members(chg, chg_member, +1.0), td;
+    if (dis_member == chg_member && dis->cap_ah == chg->cap_ah && dis->current_a == chg->current_a) {
+        /* The same additions of the negated currents: rounding to nearest is symmetric, so their
+         * sum is the negated sum, to the bit but for the sign of a zero, which nothing sees (the
+         * net current counts only above zero). */
+        td = tc;
+        td.cur_total = -tc.cur_total;
+    } else {
+        td = sum_members(dis, dis_member, -1.0);
+    }
+    bound[0].limit_a = share_from(s_chg, chg, chg_member, &tc, n, +1.0, min_bank_a, alpha, chg_used,
+                                  &bound[0].binding);
+    bound[1].limit_a = share_from(s_dis, dis, dis_member, &td, n, -1.0, min_bank_a, alpha, dis_used,
+                                  &bound[1].binding);
 }

@@ -41,4 +41,17 @@ typedef struct {
 double share_step(share_smoother *s, const share_in *in, int n, double sign, double min_bank_a,
                   double alpha, double *used, int *binding);
 
+/* One direction's bank limit and the pack that binds it (-1 if none), as share_step returns them. */
+typedef struct {
+    double limit_a;
+    int binding;
+} share_bound;
+
+/* Both directions of one tick: the same as share_step(s_chg, chg, n, +1, ...) into bound[0] and
+ * share_step(s_dis, dis, n, -1, ...) into bound[1], to the bit. When both directions have the same
+ * members and arrays (no FET open), the members' sums are taken once. */
+void share_step_both(share_smoother *s_chg, share_smoother *s_dis, const share_in *chg, const share_in *dis,
+                     int n, double min_bank_a, double alpha, double *chg_used, double *dis_used,
+                     share_bound bound[2]);
+
 #endif
