@@ -536,27 +536,31 @@ static void loop_run(run_ctx *x, const scn_t *s, const pol_config *cfg, const ru
             b.tier = x->out.tier;
             b.tier_ccl_a = x->out.tier_ccl_a;
             b.spread_pct = x->out.spread_valid ? x->out.spread_pct : -1.0;
-            b.true_spread_pct = spread_true(x, s);
             b.soc_pct = x->out.soc_valid ? x->out.soc_pct : -1.0;
             b.red = x->out.red_alert;
             b.cable = x->out.alarm[RDG_AL_BMS_CABLE];
             b.unserved_w = L->unserved_w_win / (double)(L->win_steps > 0 ? L->win_steps : 1);
+            double lo = INFINITY, hi = -INFINITY;   /* spread_true's, from the SOCs the row shows */
             for (int k = 0; k < n; k++) {
                 const pack_t *p = &x->pack[k];
-                double cvl, ccl, dcl;
-                pack_limits(p, &cvl, &ccl, &dcl);
-                tp[k].soc_true_pct = pack_true_soc_pct(p);
+                double soc = pack_true_soc_pct(p);
+                if (p->connected) {
+                    lo = soc < lo ? soc : lo;
+                    hi = soc > hi ? soc : hi;
+                }
+                tp[k].soc_true_pct = soc;
                 tp[k].soc_rep_pct = pack_reported_soc(p);
                 tp[k].i_a = p->i_a;
                 tp[k].vmax_v = x->win_vmax[k];
                 tp[k].vmin_v = x->win_vmin[k];
                 tp[k].temp_c = p->temp_c;
-                tp[k].ccl_a = ccl;
+                tp[k].ccl_a = pack_ccl_a(p);
                 tp[k].chg_fet = p->chg_fet;
                 tp[k].online = x->out.pack[k].state == POL_PACK_ONLINE;
                 x->win_vmax[k] = -INFINITY;
                 x->win_vmin[k] = INFINITY;
             }
+            b.true_spread_pct = hi >= lo ? hi - lo : 0.0;
             trc_row(trace, &b, tp, n);
             L->unserved_w_win = 0.0;
             L->win_steps = 0;

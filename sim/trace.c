@@ -29,10 +29,15 @@ char *trc_fixed(char *out, double x, int dec)
         return out + sprintf(out, "%.*f", dec, x);
     if (signbit(x))
         *out++ = '-';
-    int e;
-    double f = frexp(fabs(x), &e);               /* |x| = f 2^e, f in [0.5, 1) or 0 */
-    uint64_t m = (uint64_t)ldexp(f, 53);          /* exact: f has 53 bits */
-    int sh = 53 - e;                              /* |x| = m 2^-sh, sh >= 13 here */
+    /* |x| = m 2^-sh straight from the bits (what frexp and ldexp would give, without the calls):
+     * a normal number is (2^52 + fraction) 2^(exponent - 1075), a subnormal fraction 2^-1074. */
+    uint64_t bits;
+    memcpy(&bits, &x, sizeof bits);
+    int be = (int)((bits >> 52) & 0x7ffu);
+    uint64_t m = bits & ((UINT64_C(1) << 52) - 1u);
+    if (be != 0)
+        m |= UINT64_C(1) << 52;
+    int sh = 1075 - (be != 0 ? be : 1);           /* sh >= 13 here */
     uint64_t p = pow10_u64[dec];
     /* P = m p as hi:lo (m < 2^53, p < 2^17) */
     uint64_t a = (m >> 32) * p, b = (m & 0xffffffffu) * p;
@@ -60,7 +65,16 @@ char *trc_fixed(char *out, double x, int dec)
     }
     if (round_bit && (sticky || (q & 1u)))
         q++;
-    uint64_t ip = q / p, fp = q % p;
+    /* A division by a constant is a multiply: one case per number of decimals. */
+    uint64_t ip, fp;
+    switch (dec) {
+    case 0: ip = q; fp = 0; break;
+    case 1: ip = q / 10u; fp = q % 10u; break;
+    case 2: ip = q / 100u; fp = q % 100u; break;
+    case 3: ip = q / 1000u; fp = q % 1000u; break;
+    case 4: ip = q / 10000u; fp = q % 10000u; break;
+    default: ip = q / 100000u; fp = q % 100000u; break;
+    }
     char tmp[24];
     int n = 0;
     do {

@@ -17,6 +17,7 @@
 #include "pack.h"
 #include "run.h"
 #include "scenario.h"
+#include "trace.h"
 #include "workers.h"
 
 /* A bare pack: n cells at soc, no draw, no self-discharge, no balancer, no reported-SOC reset. */
@@ -549,6 +550,59 @@ static void test_pack_limit_grace(void)
     CU_ASSERT_FALSE(inv_pack(&v, t + 1000, 1, &k, 0, 60.0, 0.0, -10.0, true));
 }
 
+/* The trace's own decimal conversion gives printf's bytes: every exponent the fast path takes
+ * (zero, subnormals, up to 1e12), exact halves (round half to even), values just beside the
+ * decimals' boundaries, both signs, 0 to 5 decimals; and the fallback beyond. */
+static void test_trace_fixed_is_printf(void)
+{
+    uint64_t st = 0x9e3779b97f4a7c15ull;
+    char want[400], got[400];
+    long checked = 0;
+    for (long i = 0; i < 600000; i++) {
+        st ^= st << 13;
+        st ^= st >> 7;
+        st ^= st << 17;
+        double x;
+        switch (i % 4) {
+        case 0: {   /* any bit pattern below 2^41 or so (exponent field up to 1063), either sign */
+            uint64_t b = st & ~(UINT64_C(0x7ff) << 52);
+            b |= (st >> 11) % 1064 << 52;
+            memcpy(&x, &b, sizeof x);
+            break;
+        }
+        case 1:   /* decimals that printf must round: k / 10^d, and exact halves k / 2^j */
+            x = (double)(int64_t)(st % 2000000001u - 1000000000) / pow(10.0, (double)((st >> 40) % 7));
+            break;
+        case 2:
+            x = (double)(int64_t)(st % 200001u - 100000) / (double)(1u << ((st >> 33) % 12));
+            break;
+        default: {   /* one ulp beside a decimal boundary */
+            double d = (double)(int64_t)(st % 20000001u - 10000000) / pow(10.0, (double)((st >> 40) % 6));
+            x = nextafter(d, (st >> 63) ? INFINITY : -INFINITY);
+            break;
+        }
+        }
+        int dec = (int)((st >> 20) % 6);
+        snprintf(want, sizeof want, "%.*f", dec, x);
+        *trc_fixed(got, x, dec) = '\0';
+        if (strcmp(want, got) != 0) {
+            CU_FAIL("trc_fixed differs from printf");
+            fprintf(stderr, "x=%a dec=%d printf=%s trc_fixed=%s\n", x, dec, want, got);
+            return;
+        }
+        checked++;
+    }
+    double edge[] = {0.0, -0.0, 5e-324, -5e-324, 0.5, 1.5, 2.5, -2.5, 0.125, 0.375, 999999999999.99,
+                     1e12, -1e12, 1e300, INFINITY, -INFINITY, NAN};
+    for (size_t i = 0; i < sizeof edge / sizeof edge[0]; i++)
+        for (int dec = 0; dec <= 5; dec++) {
+            snprintf(want, sizeof want, "%.*f", dec, edge[i]);
+            *trc_fixed(got, edge[i], dec) = '\0';
+            CU_ASSERT_STRING_EQUAL(got, want);
+        }
+    CU_ASSERT_EQUAL(checked, 600000);
+}
+
 /* Forked workers: every result lands at its index, whatever order they finish in; a worker that
  * dies costs its own row only, and the caller is told how it died. */
 typedef struct {
@@ -693,6 +747,7 @@ int main(void)
     CU_add_test(s, "invariants: charge conservation", test_charge_conservation_catches_tampering);
     CU_add_test(s, "invariants: the checked step is the plain step, its verdict the scan's", test_checked_step_is_the_plain_step);
     CU_add_test(s, "invariants: pack CCL/DCL tolerance and grace", test_pack_limit_grace);
+    CU_add_test(s, "trace: the fixed-point writer gives printf's bytes", test_trace_fixed_is_printf);
     CU_add_test(s, "scenario loader: file:line: [section] key errors", test_loader_errors);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
