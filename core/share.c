@@ -11,6 +11,12 @@ void share_smoother_init(share_smoother *s)
         s->sm[i] = 0.0;
 }
 
+/* A bit for each of packs 0..n-1. */
+static inline uint32_t slots_below(int n)
+{
+    return n < 32 ? (1u << n) - 1u : ~0u;
+}
+
 /* The members' sums one direction's shares come from. */
 typedef struct {
     double cap_total, cur_total;   /* installed capacity; net current this way */
@@ -42,9 +48,11 @@ static member_sums sum_members(const share_in *in, uint32_t member, double sign)
 
 /* The rest of share_step, once the sums are known: one pass to share and bound, and no
  * intermediate arrays (an earlier version built capacity, measured and smoothed shares in
- * four calls, which cost more than the arithmetic). */
-static double share_from(share_smoother *s, const share_in *in, uint32_t member, const member_sums *t, int n,
-                         double sign, double min_bank_a, double alpha, double *restrict used, int *binding)
+ * four calls, which cost more than the arithmetic). slots = slots_below(n). Inlined: the
+ * call cost more than the usual capacity pass over three packs, and the sign folds. */
+static inline __attribute__((always_inline)) double
+share_from(share_smoother *s, const share_in *in, uint32_t member, const member_sums *t, int n, uint32_t slots,
+           double sign, double min_bank_a, double alpha, double *restrict used, int *binding)
 {
     /* In locals: the compiler cannot tell that the stores to used[] and s->sm[] leave them be. */
     const double *cap_ah = in->cap_ah, *current_a = in->current_a, *limit_a = in->limit_a;
@@ -82,21 +90,35 @@ static double share_from(share_smoother *s, const share_in *in, uint32_t member,
             }
         }
     } else {
-        bool by_cap = t->cap_known && t->cap_total > 0.0;
-        const double cap_total = t->cap_total;
-        const double equal = by_cap ? 0.0 : 1.0 / t->count;   /* the same division every pack made */
-        for (int i = 0; i < n; i++) {
-            if (!(member & (1u << i))) {
-                used[i] = 0.0;
-                continue;
+        /* Members only, set bit by set bit, in pack order as before (the first of equal limits
+         * binds); the others get 0. */
+        for (uint32_t m = slots & ~member; m != 0; m &= m - 1u)
+            used[__builtin_ctz(m)] = 0.0;
+        if (t->cap_known && t->cap_total > 0.0) {
+            const double cap_total = t->cap_total;
+            for (uint32_t m = member; m != 0; m &= m - 1u) {
+                int i = __builtin_ctz(m);
+                double share = cap_ah[i] / cap_total;
+                used[i] = share;
+                if ((has_limit & (1u << i)) && share > 1e-9) {
+                    double l = limit_a[i] / share;
+                    if (l < best) {
+                        best = l;
+                        bind = i;
+                    }
+                }
             }
-            double share = by_cap ? cap_ah[i] / cap_total : equal;
-            used[i] = share;
-            if ((has_limit & (1u << i)) && share > 1e-9) {
-                double l = limit_a[i] / share;
-                if (l < best) {
-                    best = l;
-                    bind = i;
+        } else {
+            const double share = 1.0 / t->count;   /* equal shares */
+            for (uint32_t m = member; m != 0; m &= m - 1u) {
+                int i = __builtin_ctz(m);
+                used[i] = share;
+                if ((has_limit & (1u << i)) && share > 1e-9) {
+                    double l = limit_a[i] / share;
+                    if (l < best) {
+                        best = l;
+                        bind = i;
+                    }
                 }
             }
         }
@@ -105,24 +127,19 @@ static double share_from(share_smoother *s, const share_in *in, uint32_t member,
     return best;
 }
 
-static uint32_t members_below(uint32_t member, int n)
-{
-    return n < 32 ? member & ((1u << n) - 1u) : member;
-}
-
 double share_step(share_smoother *s, const share_in *in, int n, double sign, double min_bank_a,
                   double alpha, double *used, int *binding)
 {
-    const uint32_t member = members_below(in->member, n);
+    const uint32_t slots = slots_below(n), member = in->member & slots;
     member_sums t = sum_members(in, member, sign);
-    return share_from(s, in, member, &t, n, sign, min_bank_a, alpha, used, binding);
+    return share_from(s, in, member, &t, n, slots, sign, min_bank_a, alpha, used, binding);
 }
 
 void share_step_both(share_smoother *s_chg, share_smoother *s_dis, const share_in *chg, const share_in *dis,
                      int n, double min_bank_a, double alpha, double *chg_used, double *dis_used,
                      share_bound bound[2])
 {
-    const uint32_t chg_member = members_below(chg->member, n), dis_member = members_below(dis->member, n);
+    const uint32_t slots = slots_below(n), chg_member = chg->member & slots, dis_member = dis->member & slots;
     member_sums tc = sum_members(chg, chg_member, +1.0), td;
     if (dis_member == chg_member && dis->cap_ah == chg->cap_ah && dis->current_a == chg->current_a) {
         /* The same additions of the negated currents: rounding to nearest is symmetric, so their
@@ -133,8 +150,8 @@ void share_step_both(share_smoother *s_chg, share_smoother *s_dis, const share_i
     } else {
         td = sum_members(dis, dis_member, -1.0);
     }
-    bound[0].limit_a = share_from(s_chg, chg, chg_member, &tc, n, +1.0, min_bank_a, alpha, chg_used,
+    bound[0].limit_a = share_from(s_chg, chg, chg_member, &tc, n, slots, +1.0, min_bank_a, alpha, chg_used,
                                   &bound[0].binding);
-    bound[1].limit_a = share_from(s_dis, dis, dis_member, &td, n, -1.0, min_bank_a, alpha, dis_used,
+    bound[1].limit_a = share_from(s_dis, dis, dis_member, &td, n, slots, -1.0, min_bank_a, alpha, dis_used,
                                   &bound[1].binding);
 }
