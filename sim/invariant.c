@@ -45,8 +45,10 @@ void inv_init(inv_t *v, const scn_t *s, const pol_config *cfg)
     v->cfg = cfg;
     pol_config_default(&v->env);
     v->env_nominal_a = cfg->nominal_ccl_a < s->rating_a ? cfg->nominal_ccl_a : s->rating_a;
-    for (int k = 0; k < SCN_MAX_PACKS; k++)
+    for (int k = 0; k < SCN_MAX_PACKS; k++) {
         v->over_ccl_since_ms[k] = v->over_dcl_since_ms[k] = -1;
+        v->ovp_check_v[k] = INFINITY;
+    }
     v->tol_frac = s->tol_pct / 100.0;
     v->tiers_spread_pct = NAN;
     /* The envelope's amps per tier, rounded once rather than at every tick. */
@@ -69,6 +71,7 @@ void inv_init(inv_t *v, const scn_t *s, const pol_config *cfg)
                 hi += pp->ocp_chg_a * pp->ovp_delay_s / (cap_min * 3600.0);
         }
         v->soc_max[k] = hi;
+        v->ovp_check_v[k] = s->expect.safe ? pp->ovp_v : INFINITY;
     }
     /* The controller needs a poll and its latency to see a change, and the CCL a tick to act. */
     v->grace_ms = (int64_t)(s->grace_s * 1000.0) + 2 * s->poll_ms + s->latency_ms;
@@ -190,23 +193,27 @@ bool inv_pack(inv_t *v, int64_t now_ms, int k, const pack_t *p, int ledger_bad, 
                                "true SOC %.4f %% outside 0..%.4f %% (cell at %.4f V)",
                                100.0 * p->soc[i], 100.0 * v->soc_max[k], p->v[i]);
         }
-    if (v->s->expect.safe && p->vmax >= p->p.ovp_v)
+    if (p->vmax >= v->ovp_check_v[k])
         return violate(v, now_ms, "cell-ovp", k, p->imax,
                        "cell at %.4f V reached the BMS over-voltage trip %.3f V", p->vmax, p->p.ovp_v);
-    if (!visible) {
+    /* The pack limits: only the direction the bank flows is judged, so the other direction's
+     * timer restarts. Compares instead of fmax/fmin calls: tol_a is finite and the bank
+     * current is finite in the branch that uses it, so a NaN pack current or limit takes the
+     * same branch as with fmin/fmax. */
+    if (!visible || i_bank_a == 0.0) {
         v->over_ccl_since_ms[k] = v->over_dcl_since_ms[k] = -1;
         return true;
     }
-    /* Compares instead of fmax/fmin calls (a tenth of this function's cost): tol_a is finite and
-     * the bank current is finite in the branch that uses it, so a NaN pack current or limit
-     * takes the same branch as with fmin/fmax. */
-    if (!v->s->dc_feed_in) {
+    if (i_bank_a > 0.0) {
+        v->over_dcl_since_ms[k] = -1;
         /* With DC feed-in the chargers ignore CCL by design: only CVL and the cell guard protect. */
+        if (v->s->dc_feed_in)
+            return true;
         double pct = v->tol_frac * ccl_a;
         double tol = pct > v->s->tol_a ? pct : v->s->tol_a;
         /* Only the part of a pack's current the bank can have driven counts: beyond the bank
          * current it is circulation between packs (a reconnecting pack at a higher EMF). */
-        if (i_bank_a > 0.0 && (p->i_a < i_bank_a ? p->i_a : i_bank_a) > ccl_a + tol) {
+        if ((p->i_a < i_bank_a ? p->i_a : i_bank_a) > ccl_a + tol) {
             if (v->over_ccl_since_ms[k] < 0)
                 v->over_ccl_since_ms[k] = now_ms;
             if (now_ms - v->over_ccl_since_ms[k] > v->grace_ms)
@@ -217,10 +224,12 @@ bool inv_pack(inv_t *v, int64_t now_ms, int k, const pack_t *p, int ledger_bad, 
         } else {
             v->over_ccl_since_ms[k] = -1;
         }
+        return true;
     }
+    v->over_ccl_since_ms[k] = -1;
     double pct = v->tol_frac * dcl_a;
     double tol = pct > v->s->tol_a ? pct : v->s->tol_a;
-    if (i_bank_a < 0.0 && (-p->i_a < -i_bank_a ? -p->i_a : -i_bank_a) > dcl_a + tol) {
+    if ((-p->i_a < -i_bank_a ? -p->i_a : -i_bank_a) > dcl_a + tol) {
         if (v->over_dcl_since_ms[k] < 0)
             v->over_dcl_since_ms[k] = now_ms;
         if (now_ms - v->over_dcl_since_ms[k] > v->grace_ms)

@@ -32,6 +32,7 @@ typedef struct {
     double env_amps[POL_MAX_TIERS];  /* the envelope's CCL of each tier, in amps */
     double tiers_spread_pct;         /* the spread env_tier and cfg_tier were looked up for */
     int env_tier, cfg_tier;          /* its tier in the envelope's table and in the config's */
+    double ovp_check_v[SCN_MAX_PACKS];   /* pack k's OVP trip in a safe scenario, else infinity */
     double soc_max[SCN_MAX_PACKS];   /* the fullest a cell of pack k may get (1 = 100 %, more with OVP above full) */
 } inv_t;
 
