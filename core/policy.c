@@ -388,7 +388,7 @@ static inline __attribute__((always_inline)) void add_pack(bank_view *v, const p
         v->n_blocking_discharge++;
     else
         v->dis |= bit;
-    if (c->forward_pack_alarms) {
+    if (c->forward_pack_alarms && !rdg_alarms_all_zero(r)) {
         /* Only the alarms present, set bit by set bit. */
         for (uint32_t m = r->alarm_present & (RDG_BIT(RDG_AL_COUNT) - 1u); m != 0; m &= m - 1u) {
             int a = __builtin_ctz(m);

@@ -156,6 +156,18 @@ static inline bool rdg_has(const rdg_reading *r, enum rdg_field f)
  * cell_max_plausible_v). Returns RDG_OK or the first reason the reading is unusable. */
 rdg_verdict rdg_validate(const rdg_reading *r, double cell_lo_v, double cell_hi_v);
 
+/* Every alarm level zero, present or not: the usual reading, which then needs no walk over its
+ * alarms. The 15 levels as two overlapping 8-byte words (memcpy is the way C allows reading
+ * bytes as a word; the compiler makes each a single load). */
+static inline bool rdg_alarms_all_zero(const rdg_reading *r)
+{
+    _Static_assert(RDG_AL_COUNT > 8 && RDG_AL_COUNT <= 16, "two 8-byte words cover the alarms");
+    uint64_t lo, hi;
+    __builtin_memcpy(&lo, r->alarm, 8);
+    __builtin_memcpy(&hi, r->alarm + RDG_AL_COUNT - 8, 8);
+    return (lo | hi) == 0;
+}
+
 /* x outside [lo, hi], or NaN. */
 static inline bool rdg_outside(double x, double lo, double hi)
 {
@@ -208,6 +220,8 @@ static inline bool rdg_plainly_ok(const rdg_reading *r, double cell_lo_v, double
         return false;
     if ((p & RDG_BIT(RDG_MIN_CELL)) && (p & RDG_BIT(RDG_MAX_CELL)) && r->min_cell_v > r->max_cell_v)
         return false;
+    if (rdg_alarms_all_zero(r))
+        return true;
     /* Only the alarms that are present, set bit by set bit. */
     for (uint32_t m = r->alarm_present & (RDG_BIT(RDG_AL_COUNT) - 1u); m != 0; m &= m - 1u)
         if (r->alarm[__builtin_ctz(m)] > 2)
