@@ -37,7 +37,8 @@ typedef struct {
  *    shares if any member's capacity is unknown). Non-members get 0.
  *  - returned: the bank limit that keeps every member at or below its own limit, the minimum
  *    over members with a limit and a share above 1e-9 of limit / share; INFINITY if none, with
- *    *binding = -1, else *binding is the binding pack. */
+ *    *binding = -1, else *binding is the binding pack.
+ * used[] must not overlap the input arrays (the passes read them through restrict pointers). */
 double share_step(share_smoother *s, const share_in *in, int n, double sign, double min_bank_a,
                   double alpha, double *used, int *binding);
 
