@@ -22,6 +22,9 @@ void trc_header(FILE *f, int n)
  * the remainder rounds half to even as glibc's printf does in the default rounding mode.
  * Anything outside the easy range (not finite, |x| >= 1e12) goes to sprintf. */
 static const uint64_t pow10_u64[] = {1, 10, 100, 1000, 10000, 100000};
+static const char digit_pairs[] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+                                  "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+                                  "8081828384858687888990919293949596979899";
 
 char *trc_fixed(char *out, double x, int dec)
 {
@@ -75,20 +78,32 @@ char *trc_fixed(char *out, double x, int dec)
     case 4: ip = q / 10000u; fp = q % 10000u; break;
     default: ip = q / 100000u; fp = q % 100000u; break;
     }
+    /* Digits two at a time from a table of pairs: half the divisions of one at a time. */
     char tmp[24];
-    int n = 0;
-    do {
-        tmp[n++] = (char)('0' + (int)(ip % 10u));
-        ip /= 10u;
-    } while (ip);
-    while (n)
-        *out++ = tmp[--n];
+    int n = 24;
+    while (ip >= 100u) {
+        unsigned d2 = (unsigned)(ip % 100u);
+        ip /= 100u;
+        n -= 2;
+        memcpy(tmp + n, digit_pairs + 2 * d2, 2);
+    }
+    if (ip >= 10u) {
+        n -= 2;
+        memcpy(tmp + n, digit_pairs + 2 * ip, 2);
+    } else {
+        tmp[--n] = (char)('0' + (int)ip);
+    }
+    memcpy(out, tmp + n, (size_t)(24 - n));
+    out += 24 - n;
     if (dec > 0) {
         *out++ = '.';
-        for (int i = dec - 1; i >= 0; i--) {
-            out[i] = (char)('0' + (int)(fp % 10u));
-            fp /= 10u;
+        int i = dec;
+        for (; i >= 2; i -= 2) {
+            memcpy(out + i - 2, digit_pairs + 2 * (fp % 100u), 2);
+            fp /= 100u;
         }
+        if (i == 1)
+            out[0] = (char)('0' + (int)fp);
         out += dec;
     }
     return out;
