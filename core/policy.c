@@ -678,6 +678,8 @@ int pol_step(pol_state *s, const pol_config *c, int64_t now_ms, const rdg_readin
     /* The config's cell bounds in locals: the stores below might alias them for all the
      * compiler knows, and the plausibility check reads them for every reading. */
     const double cell_lo_v = c->cell_min_plausible_v, cell_hi_v = c->cell_max_plausible_v;
+    rdg_bounds bounds;
+    rdg_bounds_init(&bounds, cell_lo_v, cell_hi_v);
     uint32_t online = 0, seen_offline = 0, rejected = 0, had_cells = s->had_cells;
     int n_online = 0;
     for (int i = 0; i < n; i++) {
@@ -685,9 +687,10 @@ int pol_step(pol_state *s, const pol_config *c, int64_t now_ms, const rdg_readin
         const rdg_reading *r = &readings[i];
         rdg_reading *g = &s->last_good[i];
         if (r->fresh) {
-            /* rdg_validate, with its fast path inline. */
-            rdg_verdict verdict = rdg_plainly_ok(r, cell_lo_v, cell_hi_v) ? RDG_OK
-                                                                          : rdg_first_fault(r, cell_lo_v, cell_hi_v);
+            /* rdg_validate, with the usual reading's vector check in front of its fast path. */
+            rdg_verdict verdict = rdg_usual_ok(r, &bounds) || rdg_plainly_ok(r, cell_lo_v, cell_hi_v)
+                                      ? RDG_OK
+                                      : rdg_first_fault(r, cell_lo_v, cell_hi_v);
             if (verdict == RDG_OK) {
                 if (rdg_has(r, RDG_MAX_CELL))
                     had_cells |= bit;

@@ -4,6 +4,7 @@
 
 #include <math.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* Units and signs, everywhere in this project:
@@ -227,6 +228,73 @@ static inline bool rdg_plainly_ok(const rdg_reading *r, double cell_lo_v, double
         if (r->alarm[__builtin_ctz(m)] > 2)
             return false;
     return true;
+}
+
+/* Two doubles side by side: rdg_usual_ok compares a reading's fields two at a time (an SSE2
+ * compare per bound on x86-64; scalar code where the target has no vectors, as on armhf). Only
+ * ever a local or a member: passed by value, a vector's ABI differs between targets. */
+typedef double rdg_f2 __attribute__((vector_size(16)));
+typedef int64_t rdg_m2 __attribute__((vector_size(16)));
+
+/* The plausible cell range as rdg_usual_ok takes it, made once per tick by rdg_bounds_init. */
+typedef struct {
+    rdg_f2 cell_lo_v, cell_hi_v;
+} rdg_bounds;
+
+static inline void rdg_bounds_init(rdg_bounds *b, double cell_lo_v, double cell_hi_v)
+{
+    /* An infinite bound would let an infinite cell pass (rdg_plainly_ok refuses it for that):
+     * NaN bounds pass nothing, and every reading takes the full check. */
+    if (!(cell_lo_v > -INFINITY && cell_hi_v < INFINITY))
+        cell_lo_v = cell_hi_v = NAN;
+    b->cell_lo_v = (rdg_f2){cell_lo_v, cell_lo_v};
+    b->cell_hi_v = (rdg_f2){cell_hi_v, cell_hi_v};
+}
+
+/* The fields rdg_usual_ok loads in pairs must lie side by side, as these pairs. */
+#define RDG_PAIRED(a, b) (offsetof(rdg_reading, b) == offsetof(rdg_reading, a) + sizeof(double))
+_Static_assert(RDG_PAIRED(soc_pct, voltage_v) && RDG_PAIRED(current_a, power_w) &&
+                   RDG_PAIRED(power_w, temperature_c) && RDG_PAIRED(min_cell_v, max_cell_v) &&
+                   RDG_PAIRED(installed_cap_ah, remaining_cap_ah) && RDG_PAIRED(consumed_ah, cvl_v) &&
+                   RDG_PAIRED(ccl_a, dcl_a),
+               "rdg_usual_ok loads these fields in pairs");
+
+/* One pair of fields from offsetof(rdg_reading, first), each checked lo <= x <= hi (NaN fails):
+ * a bound passed adds -1 (a true vector compare) to the field's lane of n. memcpy from the
+ * reading's bytes is how C reads two members as one vector. */
+#define RDG_PAIR_IN(n, r, first, lo, hi)                                                          \
+    do {                                                                                           \
+        rdg_f2 x_;                                                                                 \
+        __builtin_memcpy(&x_, (const char *)(r) + offsetof(rdg_reading, first), sizeof x_);        \
+        (n) += (x_ >= (lo)) + (x_ <= (hi));                                                        \
+    } while (0)
+
+/* The usual reading, judged in a few vector compares: every field with a range present and in
+ * it, cells in order, every alarm level zero. True only for a reading rdg_plainly_ok passes (the
+ * same bounds: |x| <= L is -L <= x <= L, and x > 0 is x >= 0x1p-1074, the least positive double);
+ * false for anything else, which then takes rdg_plainly_ok and, if that fails, rdg_first_fault.
+ * The policy checks every fresh reading with it: a compare and a branch per bound cost most of
+ * the tick's validation. */
+static inline bool rdg_usual_ok(const rdg_reading *r, const rdg_bounds *b)
+{
+    const uint32_t ranged = RDG_BIT(RDG_DCL + 1) - 1u;   /* SOC .. DCL: every field with a range */
+    if ((r->present & ranged) != ranged || !rdg_alarms_all_zero(r))
+        return false;
+    rdg_m2 n = {0, 0};
+    RDG_PAIR_IN(n, r, soc_pct, ((rdg_f2){0.0, 0.0}), ((rdg_f2){100.0, 1000.0}));
+    RDG_PAIR_IN(n, r, current_a, ((rdg_f2){-10000.0, -1e7}), ((rdg_f2){10000.0, 1e7}));
+    /* Power again, with the temperature beside it (the cells follow). */
+    RDG_PAIR_IN(n, r, power_w, ((rdg_f2){-1e7, -60.0}), ((rdg_f2){1e7, 150.0}));
+    RDG_PAIR_IN(n, r, min_cell_v, b->cell_lo_v, b->cell_hi_v);
+    /* Across the two cell ids to the capacities. */
+    RDG_PAIR_IN(n, r, installed_cap_ah, ((rdg_f2){0x1p-1074, 0.0}), ((rdg_f2){100000.0, 100000.0}));
+    RDG_PAIR_IN(n, r, consumed_ah, ((rdg_f2){-100000.0, 0.0}), ((rdg_f2){100000.0, 1000.0}));
+    RDG_PAIR_IN(n, r, ccl_a, ((rdg_f2){0.0, 0.0}), ((rdg_f2){10000.0, 10000.0}));
+    /* 7 pairs of 2 bounds in each lane: every one passed leaves -14 there, and -28 in all only
+     * then. Counted rather than and-ed: the compiler turns and-ed masks into a bool per lane. */
+    int64_t lane[2];
+    __builtin_memcpy(lane, &n, sizeof lane);
+    return lane[0] + lane[1] == -28 && r->min_cell_v <= r->max_cell_v;
 }
 
 /* The same verdict by the full check alone, field by field in the documented order.

@@ -132,6 +132,71 @@ static void test_one_pass_equals_full(void)
     CU_ASSERT_EQUAL(differ, 0);
 }
 
+/* The vector check in front of the one-pass one never passes a reading the full check refuses,
+ * and passes every good one with all fields present and alarm levels zero (anything else it leaves
+ * to the other checks): edge values in every field, finite, infinite and NaN cell bounds. */
+static void test_usual_check_sound(void)
+{
+    static const double lo[RDG_DCL + 1] = {0, 0, -10000, -1e7, -60, 1.5, 1.5, 0, 0, -100000, 0, 0, 0};
+    static const double hi[RDG_DCL + 1] = {100, 1000, 10000, 1e7, 150, 5, 5, 100000, 100000, 100000,
+                                           1000, 10000, 10000};
+    unsigned long long z = tu_seed ^ 0x5553554full;
+    int unsound = 0, passed = 0, usual = 0, usual_passed = 0;
+    for (int k = 0; k < 400000; k++) {
+        rdg_reading r;
+        rdg_clear(&r);
+        z = z * 6364136223846793005ull + 1442695040888963407ull;
+        bool edgy = (z >> 40) % 2 == 0;
+        for (int f = 0; f <= RDG_DCL; f++) {
+            z = z * 6364136223846793005ull + 1442695040888963407ull;
+            double flo = f == RDG_MIN_CELL || f == RDG_MAX_CELL ? 1.5 : lo[f];
+            double fhi = f == RDG_MIN_CELL || f == RDG_MAX_CELL ? 5.0 : hi[f];
+            double x = edgy && (z >> 40) % 4 == 0 ? edge_value(z >> 4, flo, fhi)
+                                                   : flo + (fhi - flo) * (double)((z >> 20) % 1000) / 999.0;
+            if (edgy && (z >> 45) % 16 == 0)
+                x = (z >> 50) % 2 ? 0x1p-1074 : -0x1p-1074;   /* the least doubles beside zero */
+            rdg_set(&r, (enum rdg_field)f, x);
+        }
+        z = z * 6364136223846793005ull + 1442695040888963407ull;
+        if ((z >> 33) % 8 == 0)
+            r.present &= (uint32_t)(z >> 17);
+        if ((z >> 36) % 8 == 0) {
+            r.alarm_present = (uint32_t)(z >> 5) & 0xffffu;
+            r.alarm[(z >> 20) % RDG_AL_COUNT] = (uint8_t)((z >> 24) % 4);
+        }
+        double cell_lo = (z >> 50) % 64 == 0 ? -INFINITY : 1.5;
+        double cell_hi = (z >> 44) % 64 == 0 ? INFINITY : (z >> 38) % 64 == 0 ? NAN : 5.0;
+        rdg_bounds b;
+        rdg_bounds_init(&b, cell_lo, cell_hi);
+        bool ok = rdg_usual_ok(&r, &b);
+        rdg_verdict full = rdg_first_fault(&r, cell_lo, cell_hi);
+        if (ok && full != RDG_OK)
+            unsound++;
+        passed += ok;
+        if (r.present == 0x1fffu && rdg_alarms_all_zero(&r) && isfinite(cell_lo) && isfinite(cell_hi) &&
+            full == RDG_OK) {
+            usual++;
+            usual_passed += ok;
+        }
+    }
+    CU_ASSERT_EQUAL(unsound, 0);
+    CU_ASSERT(passed > 50000);
+    CU_ASSERT(usual > 10000);
+    CU_ASSERT_EQUAL(usual_passed, usual);
+    /* The usual reading of the helpers, and the bounds at their edges, pass. */
+    rdg_bounds b;
+    rdg_bounds_init(&b, 1.5, 5.0);
+    rdg_reading r;
+    tu_pack(&r, 100.0);
+    rdg_set(&r, RDG_INSTALLED_CAP, 0x1p-1074);
+    rdg_set(&r, RDG_CURRENT, -10000.0);
+    rdg_set(&r, RDG_MIN_CELL, 1.5);
+    rdg_set(&r, RDG_MAX_CELL, 5.0);
+    CU_ASSERT_TRUE(rdg_usual_ok(&r, &b));
+    rdg_set(&r, RDG_INSTALLED_CAP, 0.0);
+    CU_ASSERT_FALSE(rdg_usual_ok(&r, &b));
+}
+
 static void test_names(void)
 {
     CU_ASSERT_STRING_EQUAL(rdg_alarm_name(RDG_AL_CELL_IMBALANCE), "CellImbalance");
@@ -153,4 +218,5 @@ void suite_reading(void)
     CU_add_test(s, "range boundaries", test_ranges);
     CU_add_test(s, "alarm and verdict names", test_names);
     CU_add_test(s, "one-pass check equals the field-by-field one (property)", test_one_pass_equals_full);
+    CU_add_test(s, "vector check passes only what the full check passes (property)", test_usual_check_sound);
 }
