@@ -18,7 +18,30 @@ void latch_init(latch_state *l);
 /* Acknowledges the current alarm (no effect when not raised). */
 void latch_ack(latch_state *l);
 
-/* One update; returns whether the alarm is raised after it. */
-bool latch_update(latch_state *l, int64_t now_ms, bool cause, int64_t hold_ms, bool require_ack);
+/* One update; returns whether the alarm is raised after it. (Inline: the policy updates it every
+ * tick, and the call cost as much as the usual update, which finds the alarm down and stays.) */
+static inline bool latch_update(latch_state *l, int64_t now_ms, bool cause, int64_t hold_ms, bool require_ack)
+{
+    if (cause) {
+        if (!l->raised) {
+            l->raised = true;
+            l->acked = false;   /* an acknowledge counts for the episode it was given in */
+        }
+        l->absent = false;
+        return true;
+    }
+    if (!l->raised)
+        return false;
+    if (!l->absent) {
+        l->absent = true;
+        l->absent_since_ms = now_ms;
+    }
+    if (now_ms - l->absent_since_ms >= hold_ms && (!require_ack || l->acked)) {
+        l->raised = false;
+        l->absent = false;
+        l->acked = false;
+    }
+    return l->raised;
+}
 
 #endif

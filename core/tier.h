@@ -74,7 +74,42 @@ void tier_flap_init(tier_flap *f);
 /* One update. raw: the tier the present spread calls for; relaxed: the tier it is in when
  * every boundary moves down by the hysteresis (relaxed >= raw). A tighter raw tier applies at once; a looser
  * one only after relaxed has stayed below the applied tier for hold_ms, and then to the
- * tightest relaxed tier seen during the hold. Returns the applied tier. */
-int tier_flap_update(tier_flap *f, int64_t now_ms, int raw, int relaxed, int64_t hold_ms);
+ * tightest relaxed tier seen during the hold. Returns the applied tier.
+ * (Inline: the policy updates it every tick, and the call cost as much as the update.) */
+static inline int tier_flap_update(tier_flap *f, int64_t now_ms, int raw, int relaxed, int64_t hold_ms)
+{
+    if (relaxed < raw)
+        relaxed = raw;   /* moving the boundaries down can only make the tier tighter */
+    if (!f->init) {
+        /* The first tick has no history to protect: take the raw tier. */
+        f->init = true;
+        f->applied = raw;
+        f->pending = false;
+        return f->applied;
+    }
+    if (raw >= f->applied) {
+        f->applied = raw;
+        f->pending = false;
+        return f->applied;
+    }
+    if (relaxed >= f->applied) {
+        /* Below the boundary but not by the hysteresis margin: no progress towards unlocking. */
+        f->pending = false;
+        return f->applied;
+    }
+    if (!f->pending) {
+        f->pending = true;
+        f->since_ms = now_ms;
+        f->pending_tier = relaxed;
+    } else if (relaxed > f->pending_tier) {
+        /* The unlock target is the tightest tier the spread needed during the hold. */
+        f->pending_tier = relaxed;
+    }
+    if (now_ms - f->since_ms >= hold_ms) {
+        f->applied = f->pending_tier;
+        f->pending = false;
+    }
+    return f->applied;
+}
 
 #endif
