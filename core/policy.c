@@ -274,8 +274,7 @@ typedef struct {
     double temp_max_c, temp_min_c;
     double min_cell_v, max_cell_v;
     int min_cell_pack, min_cell_id, max_cell_pack, max_cell_id;
-    double max_raw_delta_v;   /* the largest cell delta rounded so far, before rounding */
-    double max_delta_v;
+    double max_raw_delta_v;   /* the largest cell delta (max - min cell), not rounded; 0 if none */
     int spike_pack;
     double overvoltage_sum_v;
     double min_cvl_v;
@@ -359,19 +358,10 @@ static inline __attribute__((always_inline)) void add_pack(bank_view *v, const p
         v->cells_gone |= bit;
     }
     if ((has & RDG_BIT(RDG_MIN_CELL)) && (has & RDG_BIT(RDG_MAX_CELL))) {
-        /* In microvolts, for the same reason as the spread. The rounding is monotonic:
-         * a delta no larger than one already rounded cannot round to a new maximum, so
-         * only a larger one pays for the rounding and the division. */
+        /* Only the largest: see spike_pack. */
         double raw = r->max_cell_v - r->min_cell_v;
-        if (raw > v->max_raw_delta_v) {
+        if (raw > v->max_raw_delta_v)
             v->max_raw_delta_v = raw;
-            double d = exact_round(raw * 1e6) / 1e6;
-            if (d > v->max_delta_v) {
-                v->max_delta_v = d;
-                if (d > c->spike_cell_delta_v)
-                    v->spike_pack = i;
-            }
-        }
     }
     if (has & RDG_BIT(RDG_CVL)) {
         v->has_cvl = true;
@@ -407,6 +397,38 @@ static inline __attribute__((always_inline)) void add_pack(bank_view *v, const p
     sh->dcl_a[i] = r->dcl_a;
 }
 
+/* A cell delta as the spike test sees it: in microvolts, for the same reason as the spread. */
+static double delta_rounded(double raw_v)
+{
+    return exact_round(raw_v * 1e6) / 1e6;
+}
+
+/* The pack whose cell delta spikes (-1 if none): the first online pack whose rounded delta is
+ * above spike_cell_delta_v and above every other's (ties go to the first), max_raw_v being the
+ * largest delta before rounding. The rounding is monotonic, so the largest rounded delta is that
+ * of max_raw_v: one rounding a tick, none when max_raw_v is clearly below the threshold, and a
+ * walk over the packs only when there is a spike. */
+static int spike_pack(const pol_state *s, const pol_config *c, uint32_t online, double max_raw_v)
+{
+    const double spike_v = c->spike_cell_delta_v;
+    /* Clearly below: 1 uV under the threshold, max_raw_v * 1e6 rounds to at most the threshold's
+     * microvolts, and so does every delta. (Up to 1e9 V, the product and spike_v - 1e-6 are off
+     * by less than 0.2 uV together, well inside the 0.5 uV the rounding leaves.) */
+    if (max_raw_v <= spike_v - 1e-6 && max_raw_v <= 1e9)
+        return -1;
+    const double top_v = delta_rounded(max_raw_v);
+    if (!(top_v > 0.0 && top_v > spike_v))
+        return -1;   /* a zero delta, or one that rounds to zero, never counts */
+    for (uint32_t m = online; m != 0; m &= m - 1u) {
+        int i = __builtin_ctz(m);
+        const rdg_reading *r = &s->last_good[i];
+        if (rdg_has(r, RDG_MIN_CELL) && rdg_has(r, RDG_MAX_CELL) &&
+            delta_rounded(r->max_cell_v - r->min_cell_v) == top_v)
+            return i;
+    }
+    return -1;   /* not reached: max_raw_v is one of the packs' deltas */
+}
+
 static void aggregate(const pol_state *s, const pol_config *c, bank_view *v, pol_output *out,
                       share_inputs *sh)
 {
@@ -426,8 +448,6 @@ static void aggregate(const pol_state *s, const pol_config *c, bank_view *v, pol
     v->min_cell_pack = v->max_cell_pack = -1;
     v->min_cell_id = v->max_cell_id = -1;
     v->max_raw_delta_v = 0.0;
-    v->max_delta_v = 0.0;
-    v->spike_pack = -1;
     v->overvoltage_sum_v = 0.0;
     v->min_cvl_v = INFINITY;
     v->has_cvl = false;
@@ -448,6 +468,7 @@ static void aggregate(const pol_state *s, const pol_config *c, bank_view *v, pol
     sh->chg = (share_in){v->chg, v->has_ccl, sh->cap_ah, sh->current_a, sh->ccl_a};
     sh->dis = (share_in){v->dis, v->has_dcl, sh->cap_ah, sh->current_a, sh->dcl_a};
     v->cells_gone &= s->had_cells;
+    v->spike_pack = spike_pack(s, c, v->online, v->max_raw_delta_v);
 
     int n_on = v->n_online;
     out->soc_valid = v->n_soc > 0;

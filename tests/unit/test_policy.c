@@ -96,6 +96,30 @@ static void test_spike(void)
     cfg.cell_taper_end_v = 3.55;
     step(3);
     CU_ASSERT_FALSE(out.spike);
+    /* Deltas that round to the same microvolt: the first pack spikes, not the one with the
+     * larger delta before rounding; and one just below the threshold that rounds onto it is
+     * no spike. */
+    setup3(60, 60, 60);
+    cfg.cell_taper_start_v = 3.51;
+    cfg.cell_taper_end_v = 3.55;
+    rdg_set(&r[0], RDG_MIN_CELL, 3.0);
+    rdg_set(&r[1], RDG_MIN_CELL, 3.0);
+    rdg_set(&r[0], RDG_MAX_CELL, 3.3000001);
+    rdg_set(&r[1], RDG_MAX_CELL, 3.3000004);
+    step(3);
+    CU_ASSERT_TRUE(out.spike);
+    CU_ASSERT_STRING_EQUAL(out.reason, "cell spike on pack 1: tier 33%");
+    setup3(60, 60, 60);
+    cfg.cell_taper_start_v = 3.51;
+    cfg.cell_taper_end_v = 3.55;
+    rdg_set(&r[2], RDG_MIN_CELL, 3.0);
+    rdg_set(&r[2], RDG_MAX_CELL, 3.0 + 0.2000004);
+    step(3);
+    CU_ASSERT_FALSE(out.spike);
+    rdg_set(&r[2], RDG_MAX_CELL, 3.0 + 0.2000006);
+    step(3);
+    CU_ASSERT_TRUE(out.spike);
+    CU_ASSERT_STRING_EQUAL(out.reason, "cell spike on pack 3: tier 33%");
 }
 
 static void test_latch_and_unlock(void)
