@@ -183,6 +183,76 @@ typedef long long v4l __attribute__((vector_size(32)));
 #define LOAD4(x, a) memcpy(&(x), (a), sizeof(x))
 #define STORE4(a, x) memcpy((a), &(x), sizeof(x))
 
+/* Highest and lowest cell and their numbers, ties to the lower cell number. Four lanes at a
+ * time, each keeping its first maximum and minimum (a strict compare), then the lanes merged
+ * by value and cell number: the same cells as a scalar scan. A NaN among the first cells of a
+ * vector would order differently from the scalar compares, so any NaN there takes the scalar
+ * scan below (a NaN at a later cell is passed over by both). */
+static inline void extremes(const double *v, int n, double *vmax_out, int *imax_out,
+                            double *vmin_out, int *imin_out)
+{
+    if (n >= 4) {
+        v4d hi, lo, x;
+        LOAD4(hi, v);
+        lo = hi;
+        v4l ihi = {0, 1, 2, 3}, ilo = ihi, idx = {4, 5, 6, 7}, nan = (v4l)(hi != hi);
+        const v4l four = {4, 4, 4, 4};
+        int i = 4;
+        for (; i + 4 <= n; i += 4) {
+            LOAD4(x, v + i);
+            v4l up = x > hi, dn = x < lo;
+            hi = (v4d)(((v4l)x & up) | ((v4l)hi & ~up));
+            ihi = (idx & up) | (ihi & ~up);
+            lo = (v4d)(((v4l)x & dn) | ((v4l)lo & ~dn));
+            ilo = (idx & dn) | (ilo & ~dn);
+            nan |= x != x;
+            idx += four;
+        }
+        if (!(nan[0] | nan[1] | nan[2] | nan[3])) {
+            double h = hi[0], l = lo[0];
+            int ih = (int)ihi[0], il = (int)ilo[0];
+            for (int j = 1; j < 4; j++) {
+                if (hi[j] > h || (hi[j] == h && ihi[j] < ih)) { h = hi[j]; ih = (int)ihi[j]; }
+                if (lo[j] < l || (lo[j] == l && ilo[j] < il)) { l = lo[j]; il = (int)ilo[j]; }
+            }
+            for (; i < n; i++) {
+                if (v[i] > h) { h = v[i]; ih = i; }
+                if (v[i] < l) { l = v[i]; il = i; }
+            }
+            *vmax_out = h;
+            *imax_out = ih;
+            *vmin_out = l;
+            *imin_out = il;
+            return;
+        }
+    }
+    /* Highest and lowest cell: two interleaved chains (even, odd cells) halve the compare
+     * latency; ties resolve to the lower cell number either way. */
+    double vmax, vmin;
+    int imax, imin;
+    double hi0 = v[0], lo0 = v[0], hi1 = -INFINITY, lo1 = INFINITY;
+    int ihi0 = 0, ilo0 = 0, ihi1 = 1, ilo1 = 1;
+    int j = 1;
+    for (; j + 1 < n; j += 2) {
+        double ve = v[j + 1], vo = v[j];
+        if (vo > hi1) { hi1 = vo; ihi1 = j; }
+        if (vo < lo1) { lo1 = vo; ilo1 = j; }
+        if (ve > hi0) { hi0 = ve; ihi0 = j + 1; }
+        if (ve < lo0) { lo0 = ve; ilo0 = j + 1; }
+    }
+    if (j < n) {
+        double vo = v[j];
+        if (vo > hi1) { hi1 = vo; ihi1 = j; }
+        if (vo < lo1) { lo1 = vo; ilo1 = j; }
+    }
+    if (hi1 > hi0 || (hi1 == hi0 && ihi1 < ihi0)) { vmax = hi1; imax = ihi1; } else { vmax = hi0; imax = ihi0; }
+    if (lo1 < lo0 || (lo1 == lo0 && ilo1 < ilo0)) { vmin = lo1; imin = ilo1; } else { vmin = lo0; imin = ilo0; }
+    *vmax_out = vmax;
+    *imax_out = imax;
+    *vmin_out = vmin;
+    *imin_out = imin;
+}
+
 /* The step of pack_advance; with `check`, the cell loop also holds every cell's new SOC against
  * the pack's charge ledgers (see pack_advance_checked) while it is still in a register. Inlined
  * into both entry points with `check` a constant, so the plain step carries none of it. */
@@ -282,27 +352,9 @@ static inline __attribute__((always_inline)) int advance(pack_t *k, double i_a, 
             bad += (d > k->tol_as[ci]) | (d < -k->tol_as[ci]) | (soc < 0.0) | (soc > soc_hi);
         }
     }
-    /* Highest and lowest cell: two interleaved chains (even, odd cells) halve the compare
-     * latency; ties resolve to the lower cell number either way. */
-    double hi0 = k->v[0], lo0 = k->v[0], hi1 = -INFINITY, lo1 = INFINITY;
-    int ihi0 = 0, ilo0 = 0, ihi1 = 1, ilo1 = 1;
-    int j = 1;
-    for (; j + 1 < n; j += 2) {
-        double ve = k->v[j + 1], vo = k->v[j];
-        if (vo > hi1) { hi1 = vo; ihi1 = j; }
-        if (vo < lo1) { lo1 = vo; ilo1 = j; }
-        if (ve > hi0) { hi0 = ve; ihi0 = j + 1; }
-        if (ve < lo0) { lo0 = ve; ilo0 = j + 1; }
-    }
-    if (j < n) {
-        double vo = k->v[j];
-        if (vo > hi1) { hi1 = vo; ihi1 = j; }
-        if (vo < lo1) { lo1 = vo; ilo1 = j; }
-    }
     double vmax, vmin;
     int imax, imin;
-    if (hi1 > hi0 || (hi1 == hi0 && ihi1 < ihi0)) { vmax = hi1; imax = ihi1; } else { vmax = hi0; imax = ihi0; }
-    if (lo1 < lo0 || (lo1 == lo0 && ilo1 < ilo0)) { vmin = lo1; imin = ilo1; } else { vmin = lo0; imin = ilo0; }
+    extremes(k->v, n, &vmax, &imax, &vmin, &imin);
     (void)f;
     if (!check && k->bal_on)
         for (int c = 0; c < n; c++)
