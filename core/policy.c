@@ -265,10 +265,16 @@ typedef struct {
     uint32_t online;          /* bit per pack slot */
     uint32_t cells_gone;      /* online packs that reported their highest cell before and not now */
     int n_online;
+    int n_partial;            /* online packs with a field missing: the others count at the end */
     int n_soc, n_v;
-    double soc_min, soc_max, soc_wsum, cap_wsum;
+    double soc_min, soc_max;
+    bool weighted;            /* soc_mode is POL_SOC_WEIGHTED: only then the weighted sums */
+    double soc_wsum, cap_wsum;
     bool weights_complete;
-    double v_sum, i_sum, p_sum, inst_ah, rem_ah, cons_ah;
+    /* Sums of fields that lie side by side in a reading, two at a time (lanes: the fields'
+     * order), which halves the registers they take: voltage, current; installed, remaining. */
+    rdg_f2 vi_sum, cap_ah;
+    double p_sum, cons_ah;
     bool i_ok, p_ok, inst_ok, rem_ok, cons_ok;
     bool temp_valid;
     double temp_max_c, temp_min_c;
@@ -280,42 +286,61 @@ typedef struct {
     double min_cvl_v;
     bool has_cvl;
     int n_blocking_charge, n_blocking_discharge;
-    uint32_t chg, dis, has_ccl, has_dcl;   /* the share inputs' masks */
+    uint32_t blocks_chg, blocks_dis, no_ccl, no_dcl;   /* for the share inputs' masks */
     uint8_t alarm[RDG_AL_COUNT];
 } bank_view;
 
 /* Every optional field: what the usual BMS driver (and the simulator) publishes. */
 #define ALL_FIELDS (RDG_BIT(RDG_FIELD_COUNT) - 1u)
 
+/* Two fields side by side from offset on (see RDG_PAIRED). */
+static inline rdg_f2 pair_at(const rdg_reading *r, size_t offset)
+{
+    rdg_f2 x;
+    __builtin_memcpy(&x, (const char *)r + offset, sizeof x);
+    return x;
+}
+
 /* Adds pack i's reading to the running aggregates; has is r->present. Inlined at two call
  * sites: one passes ALL_FIELDS, a constant, so the usual reading runs with no test of its
- * present bits at all. */
+ * present bits at all, and leaves every count and mask that only a missing field changes to
+ * bank_finish (the other site never passes ALL_FIELDS: its readings miss a field). */
 static inline __attribute__((always_inline)) void add_pack(bank_view *v, const pol_config *c,
                                                            const rdg_reading *r, int i, uint32_t has,
                                                            share_inputs *sh)
 {
     const uint32_t bit = 1u << i;
+    const bool partial = has != ALL_FIELDS;
+    if (partial)
+        v->n_partial++;
     if (has & RDG_BIT(RDG_SOC)) {
-        v->n_soc++;
+        if (partial)
+            v->n_soc++;
         if (r->soc_pct < v->soc_min)
             v->soc_min = r->soc_pct;
         if (r->soc_pct > v->soc_max)
             v->soc_max = r->soc_pct;
-        if (has & RDG_BIT(RDG_INSTALLED_CAP)) {
-            v->soc_wsum += r->soc_pct * r->installed_cap_ah;
-            v->cap_wsum += r->installed_cap_ah;
-        } else {
-            v->weights_complete = false;
+        if (v->weighted) {
+            if (has & RDG_BIT(RDG_INSTALLED_CAP)) {
+                v->soc_wsum += r->soc_pct * r->installed_cap_ah;
+                v->cap_wsum += r->installed_cap_ah;
+            } else {
+                v->weights_complete = false;
+            }
         }
     }
-    if (has & RDG_BIT(RDG_VOLTAGE)) {
-        v->v_sum += r->voltage_v;
-        v->n_v++;
+    if (!partial) {
+        v->vi_sum += pair_at(r, offsetof(rdg_reading, voltage_v));
+    } else {
+        if (has & RDG_BIT(RDG_VOLTAGE)) {
+            v->vi_sum[0] += r->voltage_v;
+            v->n_v++;
+        }
+        if (has & RDG_BIT(RDG_CURRENT))
+            v->vi_sum[1] += r->current_a;
+        else
+            v->i_ok = false;
     }
-    if (has & RDG_BIT(RDG_CURRENT))
-        v->i_sum += r->current_a;
-    else
-        v->i_ok = false;
     if (has & RDG_BIT(RDG_POWER))
         v->p_sum += r->power_w;
     else if ((has & RDG_BIT(RDG_VOLTAGE)) && (has & RDG_BIT(RDG_CURRENT)))
@@ -323,20 +348,25 @@ static inline __attribute__((always_inline)) void add_pack(bank_view *v, const p
     else
         v->p_ok = false;
     if (has & RDG_BIT(RDG_TEMPERATURE)) {
-        v->temp_valid = true;
+        if (partial)
+            v->temp_valid = true;
         if (r->temperature_c > v->temp_max_c)
             v->temp_max_c = r->temperature_c;
         if (r->temperature_c < v->temp_min_c)
             v->temp_min_c = r->temperature_c;
     }
-    if (has & RDG_BIT(RDG_INSTALLED_CAP))
-        v->inst_ah += r->installed_cap_ah;
-    else
-        v->inst_ok = false;
-    if (has & RDG_BIT(RDG_REMAINING_CAP))
-        v->rem_ah += r->remaining_cap_ah;
-    else
-        v->rem_ok = false;
+    if (!partial) {
+        v->cap_ah += pair_at(r, offsetof(rdg_reading, installed_cap_ah));
+    } else {
+        if (has & RDG_BIT(RDG_INSTALLED_CAP))
+            v->cap_ah[0] += r->installed_cap_ah;
+        else
+            v->inst_ok = false;
+        if (has & RDG_BIT(RDG_REMAINING_CAP))
+            v->cap_ah[1] += r->remaining_cap_ah;
+        else
+            v->rem_ok = false;
+    }
     if (has & RDG_BIT(RDG_CONSUMED_AH))
         v->cons_ah += r->consumed_ah;
     else
@@ -364,20 +394,21 @@ static inline __attribute__((always_inline)) void add_pack(bank_view *v, const p
             v->max_raw_delta_v = raw;
     }
     if (has & RDG_BIT(RDG_CVL)) {
-        v->has_cvl = true;
+        if (partial)
+            v->has_cvl = true;
         if (r->cvl_v < v->min_cvl_v)
             v->min_cvl_v = r->cvl_v;
     }
     /* A pack that has opened its FET blocks that direction, and takes no current that way: it
      * is left out of the share members, and the others share the bank current without it. */
-    if ((has & RDG_BIT(RDG_ALLOW_CHARGE)) && !r->allow_charge)
+    if ((has & RDG_BIT(RDG_ALLOW_CHARGE)) && !r->allow_charge) {
         v->n_blocking_charge++;
-    else
-        v->chg |= bit;
-    if ((has & RDG_BIT(RDG_ALLOW_DISCHARGE)) && !r->allow_discharge)
+        v->blocks_chg |= bit;
+    }
+    if ((has & RDG_BIT(RDG_ALLOW_DISCHARGE)) && !r->allow_discharge) {
         v->n_blocking_discharge++;
-    else
-        v->dis |= bit;
+        v->blocks_dis |= bit;
+    }
     if (c->forward_pack_alarms && !rdg_alarms_all_zero(r)) {
         /* Only the alarms present, set bit by set bit. */
         for (uint32_t m = r->alarm_present & (RDG_BIT(RDG_AL_COUNT) - 1u); m != 0; m &= m - 1u) {
@@ -389,10 +420,10 @@ static inline __attribute__((always_inline)) void add_pack(bank_view *v, const p
 
     sh->cap_ah[i] = has & RDG_BIT(RDG_INSTALLED_CAP) ? r->installed_cap_ah : NAN;
     sh->current_a[i] = has & RDG_BIT(RDG_CURRENT) ? r->current_a : NAN;
-    if (has & RDG_BIT(RDG_CCL))
-        v->has_ccl |= bit;
-    if (has & RDG_BIT(RDG_DCL))
-        v->has_dcl |= bit;
+    if (!(has & RDG_BIT(RDG_CCL)))
+        v->no_ccl |= bit;
+    if (!(has & RDG_BIT(RDG_DCL)))
+        v->no_dcl |= bit;
     sh->ccl_a[i] = r->ccl_a;
     sh->dcl_a[i] = r->dcl_a;
 }
@@ -429,16 +460,21 @@ static int spike_pack(const pol_state *s, const pol_config *c, uint32_t online, 
     return -1;   /* not reached: max_raw_v is one of the packs' deltas */
 }
 
-static void aggregate(const pol_state *s, const pol_config *c, bank_view *v, pol_output *out,
-                      share_inputs *sh)
+/* The running aggregates before the first pack. */
+static void bank_start(bank_view *v, const pol_config *c)
 {
+    v->online = 0;
+    v->n_online = 0;
+    v->n_partial = 0;
     v->cells_gone = 0;
     v->n_soc = v->n_v = 0;
     v->soc_min = INFINITY;
     v->soc_max = -INFINITY;
+    v->weighted = c->soc_mode == POL_SOC_WEIGHTED;
     v->soc_wsum = v->cap_wsum = 0.0;
     v->weights_complete = true;
-    v->v_sum = v->i_sum = v->p_sum = v->inst_ah = v->rem_ah = v->cons_ah = 0.0;
+    v->vi_sum = v->cap_ah = (rdg_f2){0.0, 0.0};
+    v->p_sum = v->cons_ah = 0.0;
     v->i_ok = v->p_ok = v->inst_ok = v->rem_ok = v->cons_ok = true;
     v->temp_valid = false;
     v->temp_max_c = -INFINITY;
@@ -452,21 +488,25 @@ static void aggregate(const pol_state *s, const pol_config *c, bank_view *v, pol
     v->min_cvl_v = INFINITY;
     v->has_cvl = false;
     v->n_blocking_charge = v->n_blocking_discharge = 0;
-    v->chg = v->dis = v->has_ccl = v->has_dcl = 0;
+    v->blocks_chg = v->blocks_dis = v->no_ccl = v->no_dcl = 0;
     for (int a = 0; a < RDG_AL_COUNT; a++)
         v->alarm[a] = 0;
+}
 
-    /* The online packs in slot order, set bit by set bit. */
-    for (uint32_t m = v->online; m != 0; m &= m - 1u) {
-        int i = __builtin_ctz(m);
-        const rdg_reading *r = &s->last_good[i];
-        if ((r->present & ALL_FIELDS) == ALL_FIELDS)
-            add_pack(v, c, r, i, ALL_FIELDS, sh);
-        else
-            add_pack(v, c, r, i, r->present, sh);
-    }
-    sh->chg = (share_in){v->chg, v->has_ccl, sh->cap_ah, sh->current_a, sh->ccl_a};
-    sh->dis = (share_in){v->dis, v->has_dcl, sh->cap_ah, sh->current_a, sh->dcl_a};
+/* The aggregates into *out, once every online pack is in v; and the share inputs. */
+static void bank_finish(const pol_state *s, const pol_config *c, bank_view *v, pol_output *out,
+                        share_inputs *sh)
+{
+    /* What the packs with every field add to the counts. */
+    int n_full = v->n_online - v->n_partial;
+    v->n_soc += n_full;
+    v->n_v += n_full;
+    if (n_full > 0)
+        v->temp_valid = v->has_cvl = true;
+    sh->chg = (share_in){v->online & ~v->blocks_chg, v->online & ~v->no_ccl, sh->cap_ah, sh->current_a,
+                         sh->ccl_a};
+    sh->dis = (share_in){v->online & ~v->blocks_dis, v->online & ~v->no_dcl, sh->cap_ah, sh->current_a,
+                         sh->dcl_a};
     v->cells_gone &= s->had_cells;
     v->spike_pack = spike_pack(s, c, v->online, v->max_raw_delta_v);
 
@@ -487,16 +527,16 @@ static void aggregate(const pol_state *s, const pol_config *c, bank_view *v, pol
      * user wrote, not on either side of it by float noise. */
     out->spread_pct = out->spread_valid ? exact_round((v->soc_max - v->soc_min) * 1e6) / 1e6 : NAN;
     out->voltage_valid = v->n_v > 0;
-    out->voltage_v = v->n_v > 0 ? v->v_sum / v->n_v : NAN;
+    out->voltage_v = v->n_v > 0 ? v->vi_sum[0] / v->n_v : NAN;
     /* Sums over some packs only would look plausible and be wrong: all or invalid. */
     out->current_valid = n_on > 0 && v->i_ok;
-    out->current_a = out->current_valid ? v->i_sum : NAN;
+    out->current_a = out->current_valid ? v->vi_sum[1] : NAN;
     out->power_valid = n_on > 0 && v->p_ok;
     out->power_w = out->power_valid ? v->p_sum : NAN;
     out->installed_valid = n_on > 0 && v->inst_ok;
-    out->installed_cap_ah = out->installed_valid ? v->inst_ah : NAN;
+    out->installed_cap_ah = out->installed_valid ? v->cap_ah[0] : NAN;
     out->capacity_valid = n_on > 0 && v->rem_ok;
-    out->capacity_ah = out->capacity_valid ? v->rem_ah : NAN;
+    out->capacity_ah = out->capacity_valid ? v->cap_ah[1] : NAN;
     out->consumed_valid = n_on > 0 && v->cons_ok;
     out->consumed_ah = out->consumed_valid ? v->cons_ah : NAN;
     out->temp_valid = v->temp_valid;
@@ -693,9 +733,12 @@ int pol_step(pol_state *s, const pol_config *c, int64_t now_ms, const rdg_readin
     s->last_ms = now_ms;
     int64_t stale_ms = (int64_t)(c->stale_timeout_s * 1000.0);
 
-    /* 1. Accept or reject the fresh readings; 2. who is online; and each pack's diagnostics but
-     * its shares (one pass: a pack's state depends on its own reading only). */
+    /* 1. Accept or reject the fresh readings; 2. who is online; 3. the online packs' aggregates;
+     * and each pack's diagnostics but its shares. One pass, in slot order: a pack's state depends
+     * on its own reading only, and the aggregates take the online packs in slot order. */
     bank_view v;
+    share_inputs sh;
+    bank_start(&v, c);
     /* The config's cell bounds in locals: the stores below might alias them for all the
      * compiler knows, and the plausibility check reads them for every reading. */
     const double cell_lo_v = c->cell_min_plausible_v, cell_hi_v = c->cell_max_plausible_v;
@@ -748,6 +791,11 @@ int pol_step(pol_state *s, const pol_config *c, int64_t now_ms, const rdg_readin
                 is_online = true;
                 online |= bit;
                 n_online++;
+                /* The usual reading, every field present, runs with no test of its present bits. */
+                if ((g->present & ALL_FIELDS) == ALL_FIELDS)
+                    add_pack(&v, c, g, i, ALL_FIELDS, &sh);
+                else
+                    add_pack(&v, c, g, i, g->present, &sh);
             } else {
                 seen_offline |= bit;
             }
@@ -774,9 +822,7 @@ int pol_step(pol_state *s, const pol_config *c, int64_t now_ms, const rdg_readin
     out->n_online = v.n_online;
     out->n_offline = n_expected > v.n_online ? n_expected - v.n_online : 0;
 
-    /* 3. Aggregates. */
-    share_inputs sh;
-    aggregate(s, c, &v, out, &sh);
+    bank_finish(s, c, &v, out, &sh);
 
     /* 4. Tier with anti-flap; a spike forces the red tier. */
     int top = c->n_tiers - 1;
