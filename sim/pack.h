@@ -114,6 +114,10 @@ void pack_advance(pack_t *k, double i_a, double dt_s, int64_t now_ms, double amb
 int pack_advance_checked(pack_t *k, double i_a, double dt_s, int64_t now_ms, double ambient_c,
                          double soc_hi);
 
+/* Highest and lowest of v[0..n) and their indices, ties to the lower index; a NaN is passed
+ * over unless it is v[0] (the order of a scan from v[0] with strict compares). */
+void pack_extremes(const double *v, int n, double *vmax, int *imax, double *vmin, int *imin);
+
 /* The limits the pack's driver publishes now. */
 void pack_limits(const pack_t *k, double *cvl_v, double *ccl_a, double *dcl_a);
 

@@ -442,6 +442,41 @@ static void test_charge_conservation_catches_tampering(void)
     CU_ASSERT(strstr(v.msg, "pack 1 cell 3") != NULL);
 }
 
+/* The vector extremes find the cells a scan from cell 0 with strict compares finds: ties to
+ * the lower cell, NaN passed over unless it is cell 0; every count 1..32, values from a small
+ * set so ties are common. */
+static void test_extremes_are_the_scan(void)
+{
+    uint64_t st = 12345;
+    double v[PACK_MAX_CELLS];
+    const double vals[] = {3.30, 3.31, 3.31, 3.32, -INFINITY, INFINITY, NAN};
+    for (int rep = 0; rep < 200000; rep++) {
+        st = st * 6364136223846793005ull + 1442695040888963407ull;
+        int n = 1 + (int)((st >> 33) % PACK_MAX_CELLS);
+        for (int i = 0; i < n; i++) {
+            st = st * 6364136223846793005ull + 1442695040888963407ull;
+            int pick = (int)((st >> 33) % 100);
+            v[i] = pick < 90 ? vals[pick % 4] : pick < 94 ? vals[4] : pick < 98 ? vals[5] : vals[6];
+        }
+        double hi = v[0], lo = v[0];
+        int ihi = 0, ilo = 0;
+        for (int i = 1; i < n; i++) {
+            if (v[i] > hi) { hi = v[i]; ihi = i; }
+            if (v[i] < lo) { lo = v[i]; ilo = i; }
+        }
+        double gh, gl;
+        int gih, gil;
+        pack_extremes(v, n, &gh, &gih, &gl, &gil);
+        if (gih != ihi || gil != ilo || memcmp(&gh, &hi, sizeof gh) != 0 || memcmp(&gl, &lo, sizeof gl) != 0) {
+            CU_FAIL("pack_extremes differs from the scan");
+            fprintf(stderr, "rep %d n %d: got %g@%d %g@%d, scan %g@%d %g@%d\n", rep, n, gh, gih, gl, gil, hi,
+                    ihi, lo, ilo);
+            return;
+        }
+    }
+    CU_PASS("200000 cases");
+}
+
 /* The checked step is the plain step to the bit, and its verdict is the standalone scan's:
  * both balancers, self-discharge, a BMS draw, an odd cell count (the vector loop's tail). */
 static void test_checked_step_is_the_plain_step(void)
@@ -746,6 +781,7 @@ int main(void)
     CU_add_test(s, "invariants catch a bad controller", test_invariants_catch_bad_controller);
     CU_add_test(s, "invariants: charge conservation", test_charge_conservation_catches_tampering);
     CU_add_test(s, "invariants: the checked step is the plain step, its verdict the scan's", test_checked_step_is_the_plain_step);
+    CU_add_test(s, "pack: the vector extremes are the scan's", test_extremes_are_the_scan);
     CU_add_test(s, "invariants: pack CCL/DCL tolerance and grace", test_pack_limit_grace);
     CU_add_test(s, "trace: the fixed-point writer gives printf's bytes", test_trace_fixed_is_printf);
     CU_add_test(s, "scenario loader: file:line: [section] key errors", test_loader_errors);
