@@ -108,8 +108,10 @@ share_from(share_smoother *s, const share_in *in, uint32_t member, const member_
                     }
                 }
             }
-        } else {
-            const double share = 1.0 / t->count;   /* equal shares */
+        } else if (member != 0) {
+            /* Equal shares. Only with members: with none, 1 / 0 is a division by zero that a
+             * sanitizer build traps (and its infinity would reach nothing). */
+            const double share = 1.0 / t->count;
             for (uint32_t m = member; m != 0; m &= m - 1u) {
                 int i = __builtin_ctz(m);
                 used[i] = share;
