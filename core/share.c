@@ -26,7 +26,8 @@ typedef struct {
 
 /* The sums run over the members in pack order (set bit by set bit), so they are the same to
  * the bit as a loop over every pack that skips the others. */
-static member_sums sum_members(const share_in *in, uint32_t member, double sign)
+static inline __attribute__((always_inline)) member_sums sum_members(const share_in *in, uint32_t member,
+                                                                     double sign)
 {
     const double *cap_ah = in->cap_ah, *current_a = in->current_a;
     member_sums t = {0.0, 0.0, 0, true, true};
@@ -137,13 +138,34 @@ double share_step(share_smoother *s, const share_in *in, int n, double sign, dou
     return share_from(s, in, member, &t, n, slots, sign, min_bank_a, alpha, used, binding);
 }
 
+/* Whether share_from measures the shares from these sums (else it takes them from capacity). */
+static inline bool measures(const member_sums *t, double min_bank_a)
+{
+    return t->cur_known && t->cur_total >= min_bank_a && t->cur_total > 0.0;
+}
+
+/* One direction's bound from capacity shares already in used[]: share_from's capacity pass but
+ * for the division, for a member set walked alongside another direction's. */
+static inline void bound_from(double share, int i, uint32_t has_limit, const double *limit_a, double *best,
+                              int *bind)
+{
+    if ((has_limit & (1u << i)) && share > 1e-9) {
+        double l = limit_a[i] / share;
+        if (l < *best) {
+            *best = l;
+            *bind = i;
+        }
+    }
+}
+
 void share_step_both(share_smoother *s_chg, share_smoother *s_dis, const share_in *chg, const share_in *dis,
                      int n, double min_bank_a, double alpha, double *chg_used, double *dis_used,
                      share_bound bound[2])
 {
     const uint32_t slots = slots_below(n), chg_member = chg->member & slots, dis_member = dis->member & slots;
     member_sums tc = sum_members(chg, chg_member, +1.0), td;
-    if (dis_member == chg_member && dis->cap_ah == chg->cap_ah && dis->current_a == chg->current_a) {
+    const bool same = dis_member == chg_member && dis->cap_ah == chg->cap_ah && dis->current_a == chg->current_a;
+    if (same) {
         /* The same additions of the negated currents: rounding to nearest is symmetric, so their
          * sum is the negated sum, to the bit but for the sign of a zero, which nothing sees (the
          * net current counts only above zero). */
@@ -151,6 +173,28 @@ void share_step_both(share_smoother *s_chg, share_smoother *s_dis, const share_i
         td.cur_total = -tc.cur_total;
     } else {
         td = sum_members(dis, dis_member, -1.0);
+    }
+    if (same && !measures(&tc, min_bank_a) && !measures(&td, min_bank_a) && tc.cap_known && tc.cap_total > 0.0) {
+        /* The usual tick: too little bank current either way, so both directions share by capacity
+         * over the same members, with the same shares: share_from's capacity pass for both at once
+         * (it leaves the smoothers alone), each share divided out once. */
+        const double *cap_ah = chg->cap_ah, *chg_limit_a = chg->limit_a, *dis_limit_a = dis->limit_a;
+        const uint32_t chg_has = chg->has_limit, dis_has = dis->has_limit;
+        const double cap_total = tc.cap_total;
+        for (uint32_t m = slots & ~chg_member; m != 0; m &= m - 1u)
+            chg_used[__builtin_ctz(m)] = dis_used[__builtin_ctz(m)] = 0.0;
+        double chg_best = INFINITY, dis_best = INFINITY;
+        int chg_bind = -1, dis_bind = -1;
+        for (uint32_t m = chg_member; m != 0; m &= m - 1u) {
+            int i = __builtin_ctz(m);
+            double share = cap_ah[i] / cap_total;
+            chg_used[i] = dis_used[i] = share;
+            bound_from(share, i, chg_has, chg_limit_a, &chg_best, &chg_bind);
+            bound_from(share, i, dis_has, dis_limit_a, &dis_best, &dis_bind);
+        }
+        bound[0] = (share_bound){chg_best, chg_bind};
+        bound[1] = (share_bound){dis_best, dis_bind};
+        return;
     }
     bound[0].limit_a = share_from(s_chg, chg, chg_member, &tc, n, slots, +1.0, min_bank_a, alpha, chg_used,
                                   &bound[0].binding);

@@ -275,6 +275,70 @@ static void test_fused_equals_reference(void)
     CU_ASSERT_EQUAL(mismatches, 0);
 }
 
+/* ---- Property: share_step_both gives what share_step gives for each direction, to the bit:
+ * the same members or not, measured, by capacity (its one-pass path for both) or equal shares. */
+
+static void test_both_equals_two_steps(void)
+{
+    tu_rng_state = tu_seed ^ 0x424f5448ull;
+    int mismatches = 0, both_by_capacity = 0;
+    for (int run = 0; run < 300 && mismatches == 0; run++) {
+        share_smoother bc, bd, sc, sd;
+        /* Zeroed first: compared whole, padding and all. */
+        memset(&bc, 0, sizeof bc);
+        memset(&bd, 0, sizeof bd);
+        memset(&sc, 0, sizeof sc);
+        memset(&sd, 0, sizeof sd);
+        share_smoother_init(&bc);
+        share_smoother_init(&bd);
+        share_smoother_init(&sc);
+        share_smoother_init(&sd);
+        int n = 1 + (int)(tu_rng_next() % SHARE_MAX_PACKS);
+        double alpha = tu_rng_next() % 5 == 0 ? 1.0 : tu_rng_uniform(0.001, 1.0);
+        double min_a = tu_rng_next() % 5 == 0 ? 0.0 : tu_rng_uniform(0.0, 40.0);
+        double scale = tu_rng_next() % 2 ? 1.0 : 0.1;   /* small currents: capacity both ways */
+        for (int tick = 0; tick < 50 && mismatches == 0; tick++) {
+            double cap[SHARE_MAX_PACKS], cur[SHARE_MAX_PACKS], ccl[SHARE_MAX_PACKS], dcl[SHARE_MAX_PACKS];
+            for (int i = 0; i < n; i++) {
+                cap[i] = maybe_nan(tu_rng_next() % 4 == 0 ? 140.0 : tu_rng_uniform(50.0, 300.0));
+                cur[i] = maybe_nan(scale * tu_rng_uniform(-60.0, 60.0));
+                ccl[i] = tu_rng_next() % 10 == 0 ? 0.0 : tu_rng_uniform(0.0, 200.0);
+                dcl[i] = tu_rng_next() % 10 == 0 ? 0.0 : tu_rng_uniform(0.0, 200.0);
+            }
+            uint32_t member = tu_rng_next() % 8 == 0 ? (uint32_t)tu_rng_next() : 0xffffffffu;
+            uint32_t dis_member = tu_rng_next() % 4 == 0 ? member & (uint32_t)tu_rng_next() : member;
+            share_in chg = {member, (uint32_t)tu_rng_next() | 0x0f0f0f0fu, cap, cur, ccl};
+            share_in dis = {dis_member, (uint32_t)tu_rng_next() | 0x00ff00ffu, cap, cur, dcl};
+            double bcu[SHARE_MAX_PACKS], bdu[SHARE_MAX_PACKS], scu[SHARE_MAX_PACKS], sdu[SHARE_MAX_PACKS];
+            share_bound bound[2];
+            int cb, db;
+            share_step_both(&bc, &bd, &chg, &dis, n, min_a, alpha, bcu, bdu, bound);
+            double cl = share_step(&sc, &chg, n, +1.0, min_a, alpha, scu, &cb);
+            double dl = share_step(&sd, &dis, n, -1.0, min_a, alpha, sdu, &db);
+            bool same = memcmp(&bound[0].limit_a, &cl, sizeof cl) == 0 && bound[0].binding == cb &&
+                        memcmp(&bound[1].limit_a, &dl, sizeof dl) == 0 && bound[1].binding == db &&
+                        memcmp(bcu, scu, sizeof(double) * (size_t)n) == 0 &&
+                        memcmp(bdu, sdu, sizeof(double) * (size_t)n) == 0 && memcmp(&bc, &sc, sizeof bc) == 0 &&
+                        memcmp(&bd, &sd, sizeof bd) == 0;
+            if (!same)
+                mismatches++;
+            /* Coverage: ticks on the one-pass path (same members, neither way measured, every
+             * member's capacity known). */
+            uint32_t m = n < 32 ? member & ((1u << n) - 1u) : member;
+            double net = 0.0, caps = 0.0;
+            for (int i = 0; i < n; i++)
+                if (m & (1u << i)) {
+                    net += cur[i];
+                    caps += cap[i];
+                }
+            bool measured = !isnan(net) && ((net >= min_a && net > 0.0) || (-net >= min_a && -net > 0.0));
+            both_by_capacity += (dis_member & ((n < 32 ? 1u << n : 0u) - 1u)) == m && !measured && caps > 0.0;
+        }
+    }
+    CU_ASSERT_EQUAL(mismatches, 0);
+    CU_ASSERT(both_by_capacity > 100);
+}
+
 void suite_share(void)
 {
     CU_pSuite s = CU_add_suite("share", NULL, NULL);
@@ -284,4 +348,5 @@ void suite_share(void)
     CU_add_test(s, "smoothing never under-states a rising share", test_smoother);
     CU_add_test(s, "shares of the net current when a pack circulates", test_circulation);
     CU_add_test(s, "share_step equals the four-step reference (bitwise)", test_fused_equals_reference);
+    CU_add_test(s, "share_step_both equals share_step each way (bitwise)", test_both_equals_two_steps);
 }
