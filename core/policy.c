@@ -493,6 +493,8 @@ static void bank_start(bank_view *v, const pol_config *c)
         v->alarm[a] = 0;
 }
 
+static void bank_partial(const pol_config *c, const bank_view *v, pol_output *out);
+
 /* The aggregates into *out, once every online pack is in v; and the share inputs. */
 static void bank_finish(const pol_state *s, const pol_config *c, bank_view *v, pol_output *out,
                         share_inputs *sh)
@@ -511,6 +513,44 @@ static void bank_finish(const pol_state *s, const pol_config *c, bank_view *v, p
     v->spike_pack = spike_pack(s, c, v->online, v->max_raw_delta_v);
 
     int n_on = v->n_online;
+    /* Rounded to a millionth of a point so that 20.1 - 15.1 lands on the 5.00 boundary the
+     * user wrote, not on either side of it by float noise. */
+    if (v->n_partial == 0 && n_on > 0) {
+        /* The usual bank, every online pack with every field: every value below is valid, and
+         * is what the general case gives then (all weights known, n_v = n_online). */
+        out->soc_valid = out->spread_valid = out->voltage_valid = true;
+        out->current_valid = out->power_valid = out->installed_valid = true;
+        out->capacity_valid = out->consumed_valid = out->temp_valid = true;
+        out->soc_pct = v->weighted && v->cap_wsum > 0.0 ? v->soc_wsum / v->cap_wsum : v->soc_min;
+        out->spread_pct = exact_round((v->soc_max - v->soc_min) * 1e6) / 1e6;
+        out->voltage_v = v->vi_sum[0] / n_on;
+        out->current_a = v->vi_sum[1];
+        out->power_w = v->p_sum;
+        out->installed_cap_ah = v->cap_ah[0];
+        out->capacity_ah = v->cap_ah[1];
+        out->consumed_ah = v->cons_ah;
+        out->temp_max_c = v->temp_max_c;
+        out->temp_min_c = v->temp_min_c;
+    } else {
+        bank_partial(c, v, out);
+    }
+    out->cells_valid = v->min_cell_pack >= 0 && v->max_cell_pack >= 0;
+    out->min_cell_v = v->min_cell_pack >= 0 ? v->min_cell_v : NAN;
+    out->max_cell_v = v->max_cell_pack >= 0 ? v->max_cell_v : NAN;
+    out->min_cell_pack = v->min_cell_pack;
+    out->min_cell_id = v->min_cell_id;
+    out->max_cell_pack = v->max_cell_pack;
+    out->max_cell_id = v->max_cell_id;
+    out->n_blocking_charge = v->n_blocking_charge;
+    out->n_blocking_discharge = v->n_blocking_discharge;
+    for (int a = 0; a < RDG_AL_COUNT; a++)
+        out->alarm[a] = v->alarm[a];
+}
+
+/* bank_finish's values for a bank with a field missing somewhere (or no pack online). */
+static void bank_partial(const pol_config *c, const bank_view *v, pol_output *out)
+{
+    int n_on = v->n_online;
     out->soc_valid = v->n_soc > 0;
     if (out->soc_valid) {
         /* Weighted mode needs every weight; a partial weighting could hide the weakest
@@ -523,8 +563,6 @@ static void bank_finish(const pol_state *s, const pol_config *c, bank_view *v, p
         out->soc_pct = NAN;
     }
     out->spread_valid = v->n_soc > 0;
-    /* Rounded to a millionth of a point so that 20.1 - 15.1 lands on the 5.00 boundary the
-     * user wrote, not on either side of it by float noise. */
     out->spread_pct = out->spread_valid ? exact_round((v->soc_max - v->soc_min) * 1e6) / 1e6 : NAN;
     out->voltage_valid = v->n_v > 0;
     out->voltage_v = v->n_v > 0 ? v->vi_sum[0] / v->n_v : NAN;
@@ -542,17 +580,6 @@ static void bank_finish(const pol_state *s, const pol_config *c, bank_view *v, p
     out->temp_valid = v->temp_valid;
     out->temp_max_c = v->temp_valid ? v->temp_max_c : NAN;
     out->temp_min_c = v->temp_valid ? v->temp_min_c : NAN;
-    out->cells_valid = v->min_cell_pack >= 0 && v->max_cell_pack >= 0;
-    out->min_cell_v = v->min_cell_pack >= 0 ? v->min_cell_v : NAN;
-    out->max_cell_v = v->max_cell_pack >= 0 ? v->max_cell_v : NAN;
-    out->min_cell_pack = v->min_cell_pack;
-    out->min_cell_id = v->min_cell_id;
-    out->max_cell_pack = v->max_cell_pack;
-    out->max_cell_id = v->max_cell_id;
-    out->n_blocking_charge = v->n_blocking_charge;
-    out->n_blocking_discharge = v->n_blocking_discharge;
-    for (int a = 0; a < RDG_AL_COUNT; a++)
-        out->alarm[a] = v->alarm[a];
 }
 /* n bytes from src to dst, which do not overlap: the compiler may make it one block copy. */
 static void copy_bytes(char *restrict dst, const char *restrict src, int n)
