@@ -259,42 +259,59 @@ _Static_assert(RDG_PAIRED(soc_pct, voltage_v) && RDG_PAIRED(current_a, power_w) 
                    RDG_PAIRED(ccl_a, dcl_a),
                "rdg_usual_ok loads these fields in pairs");
 
-/* One pair of fields from offsetof(rdg_reading, first), each checked lo <= x <= hi (NaN fails):
- * a bound passed adds -1 (a true vector compare) to the field's lane of n. memcpy from the
- * reading's bytes is how C reads two members as one vector. */
-#define RDG_PAIR_IN(n, r, first, lo, hi)                                                          \
-    do {                                                                                           \
-        rdg_f2 x_;                                                                                 \
-        __builtin_memcpy(&x_, (const char *)(r) + offsetof(rdg_reading, first), sizeof x_);        \
-        (n) += (x_ >= (lo)) + (x_ <= (hi));                                                        \
-    } while (0)
+/* Two fields side by side from offset on, as the bits of two doubles (memcpy from the reading's
+ * bytes is how C reads two members as one vector; a cast to rdg_f2 then reads them as doubles). */
+static inline rdg_m2 rdg_pair_at(const rdg_reading *r, size_t offset)
+{
+    rdg_m2 x;
+    __builtin_memcpy(&x, (const char *)r + offset, sizeof x);
+    return x;
+}
+
+typedef uint64_t rdg_u2 __attribute__((vector_size(16)));
 
 /* The usual reading, judged in a few vector compares: every field with a range present and in
  * it, cells in order, every alarm level zero. True only for a reading rdg_plainly_ok passes (the
- * same bounds: |x| <= L is -L <= x <= L, and x > 0 is x >= 0x1p-1074, the least positive double);
- * false for anything else, which then takes rdg_plainly_ok and, if that fails, rdg_first_fault.
- * The policy checks every fresh reading with it: a compare and a branch per bound cost most of
- * the tick's validation. */
+ * same bounds: |x| <= L is |x| with its sign bit cleared, x > 0 is x >= 0x1p-1074, the least
+ * positive double, and x >= 0 is a clear sign bit, which leaves out only -0.0); false for
+ * anything else, which then takes rdg_plainly_ok and, if that fails, rdg_first_fault. The policy
+ * checks every fresh reading with it: a compare and a branch per bound cost most of the tick's
+ * validation. */
 static inline bool rdg_usual_ok(const rdg_reading *r, const rdg_bounds *b)
 {
     const uint32_t ranged = RDG_BIT(RDG_DCL + 1) - 1u;   /* SOC .. DCL: every field with a range */
     if ((r->present & ranged) != ranged || !rdg_alarms_all_zero(r))
         return false;
-    rdg_m2 n = {0, 0};
-    RDG_PAIR_IN(n, r, soc_pct, ((rdg_f2){0.0, 0.0}), ((rdg_f2){100.0, 1000.0}));
-    RDG_PAIR_IN(n, r, current_a, ((rdg_f2){-10000.0, -1e7}), ((rdg_f2){10000.0, 1e7}));
-    /* Power again, with the temperature beside it (the cells follow). */
-    RDG_PAIR_IN(n, r, power_w, ((rdg_f2){-1e7, -60.0}), ((rdg_f2){1e7, 150.0}));
-    RDG_PAIR_IN(n, r, min_cell_v, b->cell_lo_v, b->cell_hi_v);
+    const rdg_m2 abs_both = {INT64_MAX, INT64_MAX}, abs_first = {INT64_MAX, -1};
+    /* A passed compare adds -1 (a true vector compare) to its lane of n; the values whose lower
+     * bound is 0 are or-ed into signs, whose sign bits must stay clear. Counted rather than
+     * and-ed: the compiler turns and-ed masks into a bool per lane. */
+    rdg_m2 n = {0, 0}, signs = {0, 0}, x;
+    x = rdg_pair_at(r, offsetof(rdg_reading, soc_pct));
+    signs |= x;
+    n += (rdg_f2)x <= (rdg_f2){100.0, 1000.0};
+    x = rdg_pair_at(r, offsetof(rdg_reading, current_a)) & abs_both;
+    n += (rdg_f2)x <= (rdg_f2){10000.0, 1e7};
+    /* Power again (a |x| is at least -inf, or NaN), beside the temperature, which may be below 0. */
+    x = rdg_pair_at(r, offsetof(rdg_reading, power_w)) & abs_first;
+    n += ((rdg_f2)x >= (rdg_f2){-INFINITY, -60.0}) + ((rdg_f2)x <= (rdg_f2){1e7, 150.0});
+    x = rdg_pair_at(r, offsetof(rdg_reading, min_cell_v));
+    n += ((rdg_f2)x >= b->cell_lo_v) + ((rdg_f2)x <= b->cell_hi_v);
     /* Across the two cell ids to the capacities. */
-    RDG_PAIR_IN(n, r, installed_cap_ah, ((rdg_f2){0x1p-1074, 0.0}), ((rdg_f2){100000.0, 100000.0}));
-    RDG_PAIR_IN(n, r, consumed_ah, ((rdg_f2){-100000.0, 0.0}), ((rdg_f2){100000.0, 1000.0}));
-    RDG_PAIR_IN(n, r, ccl_a, ((rdg_f2){0.0, 0.0}), ((rdg_f2){10000.0, 10000.0}));
-    /* 7 pairs of 2 bounds in each lane: every one passed leaves -14 there, and -28 in all only
-     * then. Counted rather than and-ed: the compiler turns and-ed masks into a bool per lane. */
+    x = rdg_pair_at(r, offsetof(rdg_reading, installed_cap_ah));
+    n += ((rdg_f2)x >= (rdg_f2){0x1p-1074, 0.0}) + ((rdg_f2)x <= (rdg_f2){100000.0, 100000.0});
+    x = rdg_pair_at(r, offsetof(rdg_reading, consumed_ah)) & abs_first;
+    signs |= x;
+    n += (rdg_f2)x <= (rdg_f2){100000.0, 1000.0};
+    x = rdg_pair_at(r, offsetof(rdg_reading, ccl_a));
+    signs |= x;
+    n += (rdg_f2)x <= (rdg_f2){10000.0, 10000.0};
+    n += (rdg_m2)((rdg_u2)signs >> 63);
+    /* 10 compares in each lane: every one passed, and no sign bit in signs, leaves -10 there,
+     * and -20 in both only then. */
     int64_t lane[2];
     __builtin_memcpy(lane, &n, sizeof lane);
-    return lane[0] + lane[1] == -28 && r->min_cell_v <= r->max_cell_v;
+    return lane[0] + lane[1] == -20 && r->min_cell_v <= r->max_cell_v;
 }
 
 /* The same verdict by the full check alone, field by field in the documented order.
