@@ -41,12 +41,18 @@ static inline int tier_lookup_both(const double *bound_pct, int n_tiers, double 
                                    double hyst_pct, int *relaxed)
 {
     int tier = 0, rel = 0;
-    for (int i = 0; i < n_tiers - 1; i++) {
-        bool last = (i == n_tiers - 2);
-        if (last ? spread_pct > bound_pct[i] : spread_pct >= bound_pct[i])
+    const int last = n_tiers - 2;   /* the one strict boundary, taken after the loop */
+    for (int i = 0; i < last; i++) {
+        if (spread_pct >= bound_pct[i])
             tier = i + 1;
         if (spread_pct >= bound_pct[i] - hyst_pct)
             rel = i + 1;
+    }
+    if (last >= 0) {
+        if (spread_pct > bound_pct[last])
+            tier = last + 1;
+        if (spread_pct >= bound_pct[last] - hyst_pct)
+            rel = last + 1;
     }
     *relaxed = rel;
     return tier;
