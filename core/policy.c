@@ -270,12 +270,12 @@ typedef struct {
     double soc_min, soc_max;
     bool weighted;            /* soc_mode is POL_SOC_WEIGHTED: only then the weighted sums */
     double soc_wsum, cap_wsum;
-    bool weights_complete;
     /* Sums of fields that lie side by side in a reading, two at a time (lanes: the fields'
      * order), which halves the registers they take: voltage, current; installed, remaining. */
     rdg_f2 vi_sum, cap_ah;
     double p_sum, cons_ah;
-    bool i_ok, p_ok, inst_ok, rem_ok, cons_ok;
+    uint32_t incomplete;      /* RDG_BIT(field): a pack lacks it, so the bank's sum is invalid;
+                               * and WEIGHT_MISSING */
     bool temp_valid;
     double temp_max_c, temp_min_c;
     double min_cell_v, max_cell_v;
@@ -292,6 +292,8 @@ typedef struct {
 
 /* Every optional field: what the usual BMS driver (and the simulator) publishes. */
 #define ALL_FIELDS (RDG_BIT(RDG_FIELD_COUNT) - 1u)
+/* bank_view.incomplete: a pack with a SOC and no capacity to weight it by. */
+#define WEIGHT_MISSING RDG_BIT(RDG_FIELD_COUNT)
 
 /* Two fields side by side from offset on (see RDG_PAIRED). */
 static inline rdg_f2 pair_at(const rdg_reading *r, size_t offset)
@@ -325,7 +327,7 @@ static inline __attribute__((always_inline)) void add_pack(bank_view *v, const p
                 v->soc_wsum += r->soc_pct * r->installed_cap_ah;
                 v->cap_wsum += r->installed_cap_ah;
             } else {
-                v->weights_complete = false;
+                v->incomplete |= WEIGHT_MISSING;
             }
         }
     }
@@ -339,14 +341,14 @@ static inline __attribute__((always_inline)) void add_pack(bank_view *v, const p
         if (has & RDG_BIT(RDG_CURRENT))
             v->vi_sum[1] += r->current_a;
         else
-            v->i_ok = false;
+            v->incomplete |= RDG_BIT(RDG_CURRENT);
     }
     if (has & RDG_BIT(RDG_POWER))
         v->p_sum += r->power_w;
     else if ((has & RDG_BIT(RDG_VOLTAGE)) && (has & RDG_BIT(RDG_CURRENT)))
         v->p_sum += r->voltage_v * r->current_a;
     else
-        v->p_ok = false;
+        v->incomplete |= RDG_BIT(RDG_POWER);
     if (has & RDG_BIT(RDG_TEMPERATURE)) {
         if (partial)
             v->temp_valid = true;
@@ -361,16 +363,16 @@ static inline __attribute__((always_inline)) void add_pack(bank_view *v, const p
         if (has & RDG_BIT(RDG_INSTALLED_CAP))
             v->cap_ah[0] += r->installed_cap_ah;
         else
-            v->inst_ok = false;
+            v->incomplete |= RDG_BIT(RDG_INSTALLED_CAP);
         if (has & RDG_BIT(RDG_REMAINING_CAP))
             v->cap_ah[1] += r->remaining_cap_ah;
         else
-            v->rem_ok = false;
+            v->incomplete |= RDG_BIT(RDG_REMAINING_CAP);
     }
     if (has & RDG_BIT(RDG_CONSUMED_AH))
         v->cons_ah += r->consumed_ah;
     else
-        v->cons_ok = false;
+        v->incomplete |= RDG_BIT(RDG_CONSUMED_AH);
     if ((has & RDG_BIT(RDG_MIN_CELL)) && r->min_cell_v < v->min_cell_v) {
         v->min_cell_v = r->min_cell_v;
         v->min_cell_pack = i;
@@ -472,10 +474,9 @@ static void bank_start(bank_view *v, const pol_config *c)
     v->soc_max = -INFINITY;
     v->weighted = c->soc_mode == POL_SOC_WEIGHTED;
     v->soc_wsum = v->cap_wsum = 0.0;
-    v->weights_complete = true;
     v->vi_sum = v->cap_ah = (rdg_f2){0.0, 0.0};
     v->p_sum = v->cons_ah = 0.0;
-    v->i_ok = v->p_ok = v->inst_ok = v->rem_ok = v->cons_ok = true;
+    v->incomplete = 0;
     v->temp_valid = false;
     v->temp_max_c = -INFINITY;
     v->temp_min_c = INFINITY;
@@ -555,7 +556,7 @@ static void bank_partial(const pol_config *c, const bank_view *v, pol_output *ou
     if (out->soc_valid) {
         /* Weighted mode needs every weight; a partial weighting could hide the weakest
          * pack, so it falls back to the lowest SOC, the safe side. */
-        if (c->soc_mode == POL_SOC_WEIGHTED && v->weights_complete && v->cap_wsum > 0.0)
+        if (c->soc_mode == POL_SOC_WEIGHTED && !(v->incomplete & WEIGHT_MISSING) && v->cap_wsum > 0.0)
             out->soc_pct = v->soc_wsum / v->cap_wsum;
         else
             out->soc_pct = v->soc_min;
@@ -567,15 +568,15 @@ static void bank_partial(const pol_config *c, const bank_view *v, pol_output *ou
     out->voltage_valid = v->n_v > 0;
     out->voltage_v = v->n_v > 0 ? v->vi_sum[0] / v->n_v : NAN;
     /* Sums over some packs only would look plausible and be wrong: all or invalid. */
-    out->current_valid = n_on > 0 && v->i_ok;
+    out->current_valid = n_on > 0 && !(v->incomplete & RDG_BIT(RDG_CURRENT));
     out->current_a = out->current_valid ? v->vi_sum[1] : NAN;
-    out->power_valid = n_on > 0 && v->p_ok;
+    out->power_valid = n_on > 0 && !(v->incomplete & RDG_BIT(RDG_POWER));
     out->power_w = out->power_valid ? v->p_sum : NAN;
-    out->installed_valid = n_on > 0 && v->inst_ok;
+    out->installed_valid = n_on > 0 && !(v->incomplete & RDG_BIT(RDG_INSTALLED_CAP));
     out->installed_cap_ah = out->installed_valid ? v->cap_ah[0] : NAN;
-    out->capacity_valid = n_on > 0 && v->rem_ok;
+    out->capacity_valid = n_on > 0 && !(v->incomplete & RDG_BIT(RDG_REMAINING_CAP));
     out->capacity_ah = out->capacity_valid ? v->cap_ah[1] : NAN;
-    out->consumed_valid = n_on > 0 && v->cons_ok;
+    out->consumed_valid = n_on > 0 && !(v->incomplete & RDG_BIT(RDG_CONSUMED_AH));
     out->consumed_ah = out->consumed_valid ? v->cons_ah : NAN;
     out->temp_valid = v->temp_valid;
     out->temp_max_c = v->temp_valid ? v->temp_max_c : NAN;
