@@ -249,13 +249,7 @@ static int pack_label(const rdg_reading *r, int slot)
     return r->label >= 0 ? r->label : slot + 1;
 }
 
-/* Both directions' share inputs, gathered in the aggregation's pass over the packs. Entries
- * are written for online packs only: share_step reads them at members, which are online. */
-typedef struct {
-    double cap_ah[POL_MAX_PACKS], current_a[POL_MAX_PACKS];
-    double ccl_a[POL_MAX_PACKS], dcl_a[POL_MAX_PACKS];
-    share_in chg, dis;
-} share_inputs;
+
 
 /* Aggregates of the online packs' last accepted readings, and the running sums they come from.
  * The whole struct is a local of pol_step: the pass over the packs stores to nothing else, so
@@ -309,7 +303,7 @@ static inline rdg_f2 pair_at(const rdg_reading *r, size_t offset)
  * bank_finish (the other site never passes ALL_FIELDS: its readings miss a field). */
 static inline __attribute__((always_inline)) void add_pack(bank_view *v, const pol_config *c,
                                                            const rdg_reading *r, int i, uint32_t has,
-                                                           share_inputs *sh)
+                                                           share_both_in *sh)
 {
     const uint32_t bit = 1u << i;
     const bool partial = has != ALL_FIELDS;
@@ -498,7 +492,7 @@ static void bank_partial(const pol_config *c, const bank_view *v, pol_output *ou
 
 /* The aggregates into *out, once every online pack is in v; and the share inputs. */
 static void bank_finish(const pol_state *s, const pol_config *c, bank_view *v, pol_output *out,
-                        share_inputs *sh)
+                        share_both_in *sh)
 {
     /* What the packs with every field add to the counts. */
     int n_full = v->n_online - v->n_partial;
@@ -506,10 +500,12 @@ static void bank_finish(const pol_state *s, const pol_config *c, bank_view *v, p
     v->n_v += n_full;
     if (n_full > 0)
         v->temp_valid = v->has_cvl = true;
-    sh->chg = (share_in){v->online & ~v->blocks_chg, v->online & ~v->no_ccl, sh->cap_ah, sh->current_a,
-                         sh->ccl_a};
-    sh->dis = (share_in){v->online & ~v->blocks_dis, v->online & ~v->no_dcl, sh->cap_ah, sh->current_a,
-                         sh->dcl_a};
+    /* The share inputs' arrays are written for online packs only: share_step_both reads them at
+     * members, which are online. */
+    sh->chg_member = v->online & ~v->blocks_chg;
+    sh->dis_member = v->online & ~v->blocks_dis;
+    sh->has_ccl = v->online & ~v->no_ccl;
+    sh->has_dcl = v->online & ~v->no_dcl;
     v->cells_gone &= s->had_cells;
     v->spike_pack = spike_pack(s, c, v->online, v->max_raw_delta_v);
 
@@ -765,7 +761,7 @@ int pol_step(pol_state *s, const pol_config *c, int64_t now_ms, const rdg_readin
      * and each pack's diagnostics but its shares. One pass, in slot order: a pack's state depends
      * on its own reading only, and the aggregates take the online packs in slot order. */
     bank_view v;
-    share_inputs sh;
+    share_both_in sh;
     bank_start(&v, c);
     /* The config's cell bounds in locals: the stores below might alias them for all the
      * compiler knows, and the plausibility check reads them for every reading. */
@@ -914,9 +910,9 @@ int pol_step(pol_state *s, const pol_config *c, int64_t now_ms, const rdg_readin
     }
     double alpha = s->alpha;
     double chg_used[POL_MAX_PACKS], dis_used[POL_MAX_PACKS];
-    bool any_chg = sh.chg.member != 0, any_dis = sh.dis.member != 0;
+    bool any_chg = sh.chg_member != 0, any_dis = sh.dis_member != 0;
     share_bound bound[2];
-    share_step_both(&s->chg_share, &s->dis_share, &sh.chg, &sh.dis, n, c->share_min_current_a, alpha,
+    share_step_both(&s->chg_share, &s->dis_share, &sh, n, c->share_min_current_a, alpha,
                     chg_used, dis_used, bound);
     double chg_share_lim = bound[0].limit_a, dis_share_lim = bound[1].limit_a;
     int chg_bind = bound[0].binding, dis_bind = bound[1].binding;

@@ -158,13 +158,15 @@ static inline void bound_from(double share, int i, uint32_t has_limit, const dou
     }
 }
 
-void share_step_both(share_smoother *s_chg, share_smoother *s_dis, const share_in *chg, const share_in *dis,
-                     int n, double min_bank_a, double alpha, double *chg_used, double *dis_used,
-                     share_bound bound[2])
+void share_step_both(share_smoother *s_chg, share_smoother *s_dis, const share_both_in *in, int n,
+                     double min_bank_a, double alpha, double *chg_used, double *dis_used, share_bound bound[2])
 {
-    const uint32_t slots = slots_below(n), chg_member = chg->member & slots, dis_member = dis->member & slots;
+    const uint32_t slots = slots_below(n), chg_member = in->chg_member & slots, dis_member = in->dis_member & slots;
+    const share_in chg_in = {in->chg_member, in->has_ccl, in->cap_ah, in->current_a, in->ccl_a},
+                   dis_in = {in->dis_member, in->has_dcl, in->cap_ah, in->current_a, in->dcl_a};
+    const share_in *chg = &chg_in, *dis = &dis_in;
     member_sums tc = sum_members(chg, chg_member, +1.0), td;
-    const bool same = dis_member == chg_member && dis->cap_ah == chg->cap_ah && dis->current_a == chg->current_a;
+    const bool same = dis_member == chg_member;   /* and the same capacities and currents */
     if (same) {
         /* The same additions of the negated currents: rounding to nearest is symmetric, so their
          * sum is the negated sum, to the bit but for the sign of a zero, which nothing sees (the
@@ -178,8 +180,8 @@ void share_step_both(share_smoother *s_chg, share_smoother *s_dis, const share_i
         /* The usual tick: too little bank current either way, so both directions share by capacity
          * over the same members, with the same shares: share_from's capacity pass for both at once
          * (it leaves the smoothers alone), each share divided out once. */
-        const double *cap_ah = chg->cap_ah, *chg_limit_a = chg->limit_a, *dis_limit_a = dis->limit_a;
-        const uint32_t chg_has = chg->has_limit, dis_has = dis->has_limit;
+        const double *cap_ah = in->cap_ah, *chg_limit_a = in->ccl_a, *dis_limit_a = in->dcl_a;
+        const uint32_t chg_has = in->has_ccl, dis_has = in->has_dcl;
         const double cap_total = tc.cap_total;
         for (uint32_t m = slots & ~chg_member; m != 0; m &= m - 1u)
             chg_used[__builtin_ctz(m)] = dis_used[__builtin_ctz(m)] = 0.0;

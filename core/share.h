@@ -48,11 +48,21 @@ typedef struct {
     int binding;
 } share_bound;
 
-/* Both directions of one tick: the same as share_step(s_chg, chg, n, +1, ...) into bound[0] and
- * share_step(s_dis, dis, n, -1, ...) into bound[1], to the bit. When both directions have the same
- * members and arrays (no FET open), the members' sums are taken once. */
-void share_step_both(share_smoother *s_chg, share_smoother *s_dis, const share_in *chg, const share_in *dis,
-                     int n, double min_bank_a, double alpha, double *chg_used, double *dis_used,
-                     share_bound bound[2]);
+/* Both directions' inputs in one place, as a caller gathers them in one pass over the packs:
+ * the charge direction is the share_in {chg_member, has_ccl, cap_ah, current_a, ccl_a}, the
+ * discharge one {dis_member, has_dcl, cap_ah, current_a, dcl_a}. */
+typedef struct {
+    uint32_t chg_member, dis_member;
+    uint32_t has_ccl, has_dcl;
+    double cap_ah[SHARE_MAX_PACKS], current_a[SHARE_MAX_PACKS];
+    double ccl_a[SHARE_MAX_PACKS], dcl_a[SHARE_MAX_PACKS];
+} share_both_in;
+
+/* Both directions of one tick: the same as share_step(s_chg, charge inputs, n, +1, ...) into
+ * bound[0] and share_step(s_dis, discharge inputs, n, -1, ...) into bound[1], to the bit. When
+ * both directions have the same members (no FET open), the members' sums are taken once, and
+ * when neither measures, the capacity shares too. */
+void share_step_both(share_smoother *s_chg, share_smoother *s_dis, const share_both_in *in, int n,
+                     double min_bank_a, double alpha, double *chg_used, double *dis_used, share_bound bound[2]);
 
 #endif

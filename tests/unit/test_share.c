@@ -298,21 +298,26 @@ static void test_both_equals_two_steps(void)
         double min_a = tu_rng_next() % 5 == 0 ? 0.0 : tu_rng_uniform(0.0, 40.0);
         double scale = tu_rng_next() % 2 ? 1.0 : 0.1;   /* small currents: capacity both ways */
         for (int tick = 0; tick < 50 && mismatches == 0; tick++) {
-            double cap[SHARE_MAX_PACKS], cur[SHARE_MAX_PACKS], ccl[SHARE_MAX_PACKS], dcl[SHARE_MAX_PACKS];
+            static share_both_in in;
+            double *cap = in.cap_ah, *cur = in.current_a;
             for (int i = 0; i < n; i++) {
                 cap[i] = maybe_nan(tu_rng_next() % 4 == 0 ? 140.0 : tu_rng_uniform(50.0, 300.0));
                 cur[i] = maybe_nan(scale * tu_rng_uniform(-60.0, 60.0));
-                ccl[i] = tu_rng_next() % 10 == 0 ? 0.0 : tu_rng_uniform(0.0, 200.0);
-                dcl[i] = tu_rng_next() % 10 == 0 ? 0.0 : tu_rng_uniform(0.0, 200.0);
+                in.ccl_a[i] = tu_rng_next() % 10 == 0 ? 0.0 : tu_rng_uniform(0.0, 200.0);
+                in.dcl_a[i] = tu_rng_next() % 10 == 0 ? 0.0 : tu_rng_uniform(0.0, 200.0);
             }
             uint32_t member = tu_rng_next() % 8 == 0 ? (uint32_t)tu_rng_next() : 0xffffffffu;
             uint32_t dis_member = tu_rng_next() % 4 == 0 ? member & (uint32_t)tu_rng_next() : member;
-            share_in chg = {member, (uint32_t)tu_rng_next() | 0x0f0f0f0fu, cap, cur, ccl};
-            share_in dis = {dis_member, (uint32_t)tu_rng_next() | 0x00ff00ffu, cap, cur, dcl};
+            in.chg_member = member;
+            in.dis_member = dis_member;
+            in.has_ccl = (uint32_t)tu_rng_next() | 0x0f0f0f0fu;
+            in.has_dcl = (uint32_t)tu_rng_next() | 0x00ff00ffu;
+            share_in chg = {member, in.has_ccl, cap, cur, in.ccl_a};
+            share_in dis = {dis_member, in.has_dcl, cap, cur, in.dcl_a};
             double bcu[SHARE_MAX_PACKS], bdu[SHARE_MAX_PACKS], scu[SHARE_MAX_PACKS], sdu[SHARE_MAX_PACKS];
             share_bound bound[2];
             int cb, db;
-            share_step_both(&bc, &bd, &chg, &dis, n, min_a, alpha, bcu, bdu, bound);
+            share_step_both(&bc, &bd, &in, n, min_a, alpha, bcu, bdu, bound);
             double cl = share_step(&sc, &chg, n, +1.0, min_a, alpha, scu, &cb);
             double dl = share_step(&sd, &dis, n, -1.0, min_a, alpha, sdu, &db);
             bool same = memcmp(&bound[0].limit_a, &cl, sizeof cl) == 0 && bound[0].binding == cb &&
