@@ -2,6 +2,7 @@
 #ifndef BMSAGG_SHARE_H
 #define BMSAGG_SHARE_H
 
+#include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -62,7 +63,199 @@ typedef struct {
  * bound[0] and share_step(s_dis, discharge inputs, n, -1, ...) into bound[1], to the bit. When
  * both directions have the same members (no FET open), the members' sums are taken once, and
  * when neither measures, the capacity shares too. */
-void share_step_both(share_smoother *s_chg, share_smoother *s_dis, const share_both_in *in, int n,
-                     double min_bank_a, double alpha, double *chg_used, double *dis_used, share_bound bound[2]);
+static inline void share_step_both(share_smoother *s_chg, share_smoother *s_dis, const share_both_in *in,
+                                   int n, double min_bank_a, double alpha, double *chg_used,
+                                   double *dis_used, share_bound bound[2]);
+
+/* ---- The passes themselves, inline: the policy calls share_step_both once a tick, and the call
+ * (twelve arguments, the registers saved around it) cost about a tenth of the step. */
+
+/* A bit for each of packs 0..n-1. */
+static inline uint32_t share_slots_below(int n)
+{
+    return n < 32 ? (1u << n) - 1u : ~0u;
+}
+
+/* The members' sums one direction's shares come from. */
+typedef struct {
+    double cap_total, cur_total;   /* installed capacity; net current this way */
+    int count;
+    bool cap_known, cur_known;
+} share_sums;
+
+/* The sums run over the members in pack order (set bit by set bit), so they are the same to
+ * the bit as a loop over every pack that skips the others. */
+static inline __attribute__((always_inline)) share_sums share_sum_members(const share_in *in,
+                                                                          uint32_t member, double sign)
+{
+    const double *cap_ah = in->cap_ah, *current_a = in->current_a;
+    share_sums t = {0.0, 0.0, 0, true, true};
+    for (uint32_t m = member; m != 0; m &= m - 1u) {
+        int i = __builtin_ctz(m);
+        t.count++;
+        if (isnan(cap_ah[i]))
+            t.cap_known = false;
+        else
+            t.cap_total += cap_ah[i];
+        double c = sign * current_a[i];
+        if (isnan(c))
+            t.cur_known = false;
+        else
+            t.cur_total += c;   /* net: a member flowing the other way (circulation) counts against */
+    }
+    return t;
+}
+
+/* The rest of share_step, once the sums are known: one pass to share and bound, and no
+ * intermediate arrays (an earlier version built capacity, measured and smoothed shares in
+ * four calls, which cost more than the arithmetic). slots = share_slots_below(n). Inlined: the
+ * call cost more than the usual capacity pass over three packs, and the sign folds. */
+static inline __attribute__((always_inline)) double
+share_from(share_smoother *s, const share_in *in, uint32_t member, const share_sums *t, int n, uint32_t slots,
+           double sign, double min_bank_a, double alpha, double *restrict used, int *binding)
+{
+    /* In locals: the compiler cannot tell that the stores to used[] and s->sm[] leave them be. */
+    const double *cap_ah = in->cap_ah, *current_a = in->current_a, *limit_a = in->limit_a;
+    const uint32_t has_limit = in->has_limit;
+    const double cur_total = t->cur_total;
+    bool measured = t->cur_known && cur_total >= min_bank_a && cur_total > 0.0;
+    bool restart = measured && (!s->init || s->members != member);
+    if (restart) {
+        s->init = true;
+        s->members = member;
+    }
+
+    /* Two loops rather than one testing `measured` per pack; the running minimum and its pack
+     * stay in locals. */
+    double best = INFINITY;
+    int bind = -1;
+    if (measured) {
+        for (int i = 0; i < n; i++) {
+            bool in_member = (member & (1u << i)) != 0;
+            double inst = 0.0;
+            if (in_member) {
+                double c = sign * current_a[i];
+                inst = c > 0.0 ? c / cur_total : 0.0;
+            }
+            double sm = restart ? inst : s->sm[i] + alpha * (inst - s->sm[i]);
+            s->sm[i] = sm;
+            double share = sm > inst ? sm : inst;
+            used[i] = share;
+            if (in_member && (has_limit & (1u << i)) && share > 1e-9) {
+                double l = limit_a[i] / share;
+                if (l < best) {
+                    best = l;
+                    bind = i;
+                }
+            }
+        }
+    } else {
+        /* Members only, set bit by set bit, in pack order as before (the first of equal limits
+         * binds); the others get 0. */
+        for (uint32_t m = slots & ~member; m != 0; m &= m - 1u)
+            used[__builtin_ctz(m)] = 0.0;
+        if (t->cap_known && t->cap_total > 0.0) {
+            const double cap_total = t->cap_total;
+            for (uint32_t m = member; m != 0; m &= m - 1u) {
+                int i = __builtin_ctz(m);
+                double share = cap_ah[i] / cap_total;
+                used[i] = share;
+                if ((has_limit & (1u << i)) && share > 1e-9) {
+                    double l = limit_a[i] / share;
+                    if (l < best) {
+                        best = l;
+                        bind = i;
+                    }
+                }
+            }
+        } else if (member != 0) {
+            /* Equal shares. Only with members: with none, 1 / 0 is a division by zero that a
+             * sanitizer build traps (and its infinity would reach nothing). */
+            const double share = 1.0 / t->count;
+            for (uint32_t m = member; m != 0; m &= m - 1u) {
+                int i = __builtin_ctz(m);
+                used[i] = share;
+                if ((has_limit & (1u << i)) && share > 1e-9) {
+                    double l = limit_a[i] / share;
+                    if (l < best) {
+                        best = l;
+                        bind = i;
+                    }
+                }
+            }
+        }
+    }
+    *binding = bind;
+    return best;
+}
+
+/* Whether share_from measures the shares from these sums (else it takes them from capacity). */
+static inline bool share_measures(const share_sums *t, double min_bank_a)
+{
+    return t->cur_known && t->cur_total >= min_bank_a && t->cur_total > 0.0;
+}
+
+/* One direction's bound from capacity shares already in used[]: share_from's capacity pass but
+ * for the division, for a member set walked alongside another direction's. */
+static inline void share_bound_from(double share, int i, uint32_t has_limit, const double *limit_a,
+                                    double *best, int *bind)
+{
+    if ((has_limit & (1u << i)) && share > 1e-9) {
+        double l = limit_a[i] / share;
+        if (l < *best) {
+            *best = l;
+            *bind = i;
+        }
+    }
+}
+
+static inline void share_step_both(share_smoother *s_chg, share_smoother *s_dis, const share_both_in *in,
+                                   int n, double min_bank_a, double alpha, double *chg_used,
+                                   double *dis_used, share_bound bound[2])
+{
+    const uint32_t slots = share_slots_below(n);
+    const uint32_t chg_member = in->chg_member & slots, dis_member = in->dis_member & slots;
+    const share_in chg_in = {in->chg_member, in->has_ccl, in->cap_ah, in->current_a, in->ccl_a},
+                   dis_in = {in->dis_member, in->has_dcl, in->cap_ah, in->current_a, in->dcl_a};
+    const share_in *chg = &chg_in, *dis = &dis_in;
+    share_sums tc = share_sum_members(chg, chg_member, +1.0), td;
+    const bool same = dis_member == chg_member;   /* and the same capacities and currents */
+    if (same) {
+        /* The same additions of the negated currents: rounding to nearest is symmetric, so their
+         * sum is the negated sum, to the bit but for the sign of a zero, which nothing sees (the
+         * net current counts only above zero). */
+        td = tc;
+        td.cur_total = -tc.cur_total;
+    } else {
+        td = share_sum_members(dis, dis_member, -1.0);
+    }
+    if (same && !share_measures(&tc, min_bank_a) && !share_measures(&td, min_bank_a) && tc.cap_known &&
+        tc.cap_total > 0.0) {
+        /* The usual tick: too little bank current either way, so both directions share by capacity
+         * over the same members, with the same shares: share_from's capacity pass for both at once
+         * (it leaves the smoothers alone), each share divided out once. */
+        const double *cap_ah = in->cap_ah, *chg_limit_a = in->ccl_a, *dis_limit_a = in->dcl_a;
+        const uint32_t chg_has = in->has_ccl, dis_has = in->has_dcl;
+        const double cap_total = tc.cap_total;
+        for (uint32_t m = slots & ~chg_member; m != 0; m &= m - 1u)
+            chg_used[__builtin_ctz(m)] = dis_used[__builtin_ctz(m)] = 0.0;
+        double chg_best = INFINITY, dis_best = INFINITY;
+        int chg_bind = -1, dis_bind = -1;
+        for (uint32_t m = chg_member; m != 0; m &= m - 1u) {
+            int i = __builtin_ctz(m);
+            double share = cap_ah[i] / cap_total;
+            chg_used[i] = dis_used[i] = share;
+            share_bound_from(share, i, chg_has, chg_limit_a, &chg_best, &chg_bind);
+            share_bound_from(share, i, dis_has, dis_limit_a, &dis_best, &dis_bind);
+        }
+        bound[0] = (share_bound){chg_best, chg_bind};
+        bound[1] = (share_bound){dis_best, dis_bind};
+        return;
+    }
+    bound[0].limit_a = share_from(s_chg, chg, chg_member, &tc, n, slots, +1.0, min_bank_a, alpha, chg_used,
+                                  &bound[0].binding);
+    bound[1].limit_a = share_from(s_dis, dis, dis_member, &td, n, slots, -1.0, min_bank_a, alpha, dis_used,
+                                  &bound[1].binding);
+}
 
 #endif
