@@ -909,11 +909,14 @@ int pol_step(pol_state *s, const pol_config *c, int64_t now_ms, const rdg_readin
         s->alpha = c->share_tau_s > 0.0 ? 1.0 - exp(-dt_s / c->share_tau_s) : 1.0;
     }
     double alpha = s->alpha;
-    double chg_used[POL_MAX_PACKS], dis_used[POL_MAX_PACKS];
     bool any_chg = sh.chg_member != 0, any_dis = sh.dis_member != 0;
     share_bound bound[2];
+    /* The shares straight into the per-pack diagnostics. */
+    char *packs = (char *)out->pack;
     share_step_both(&s->chg_share, &s->dis_share, &sh, n, c->share_min_current_a, alpha,
-                    chg_used, dis_used, bound);
+                    (share_out){packs + offsetof(pol_pack_out, charge_share), sizeof(pol_pack_out)},
+                    (share_out){packs + offsetof(pol_pack_out, discharge_share), sizeof(pol_pack_out)},
+                    bound);
     double chg_share_lim = bound[0].limit_a, dis_share_lim = bound[1].limit_a;
     int chg_bind = bound[0].binding, dis_bind = bound[1].binding;
     if (v.n_online > 0 && !any_chg)
@@ -1030,11 +1033,7 @@ int pol_step(pol_state *s, const pol_config *c, int64_t now_ms, const rdg_readin
         s->out_cleared = true;
     }
     s->last_n = n;
-    for (int i = 0; i < n; i++) {
-        /* The rest was written in the first pass. */
-        out->pack[i].charge_share = chg_used[i];
-        out->pack[i].discharge_share = dis_used[i];
-    }
+    /* The first pass and share_step_both wrote the packs up to n. */
     for (int i = n; i < clear_to; i++) {
         pol_pack_out *p = &out->pack[i];
         p->state = POL_PACK_UNSEEN;

@@ -15,5 +15,5 @@ double share_step(share_smoother *s, const share_in *in, int n, double sign, dou
 {
     const uint32_t slots = share_slots_below(n), member = in->member & slots;
     share_sums t = share_sum_members(in, member, sign);
-    return share_from(s, in, member, &t, n, slots, sign, min_bank_a, alpha, used, binding);
+    return share_from(s, in, member, &t, n, slots, sign, min_bank_a, alpha, (share_out){(char *)used, sizeof *used}, binding);
 }

@@ -4,6 +4,7 @@
 
 #include <math.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define SHARE_MAX_PACKS 32
@@ -39,7 +40,8 @@ typedef struct {
  *  - returned: the bank limit that keeps every member at or below its own limit, the minimum
  *    over members with a limit and a share above 1e-9 of limit / share; INFINITY if none, with
  *    *binding = -1, else *binding is the binding pack.
- * used[] must not overlap the input arrays (the passes read them through restrict pointers). */
+ * used[] must not overlap the input arrays (a share written would change an input still to be
+ * read). */
 double share_step(share_smoother *s, const share_in *in, int n, double sign, double min_bank_a,
                   double alpha, double *used, int *binding);
 
@@ -48,6 +50,18 @@ typedef struct {
     double limit_a;
     int binding;
 } share_bound;
+
+/* Where pack i's share goes: the double at base + i * stride bytes (share_step's used[] is a
+ * stride of sizeof(double); a caller's per-pack records, the size of a record). */
+typedef struct {
+    char *base;
+    size_t stride;
+} share_out;
+
+static inline double *share_at(share_out o, int i)
+{
+    return (double *)(void *)(o.base + (size_t)i * o.stride);
+}
 
 /* Both directions' inputs in one place, as a caller gathers them in one pass over the packs:
  * the charge direction is the share_in {chg_member, has_ccl, cap_ah, current_a, ccl_a}, the
@@ -62,10 +76,11 @@ typedef struct {
 /* Both directions of one tick: the same as share_step(s_chg, charge inputs, n, +1, ...) into
  * bound[0] and share_step(s_dis, discharge inputs, n, -1, ...) into bound[1], to the bit. When
  * both directions have the same members (no FET open), the members' sums are taken once, and
- * when neither measures, the capacity shares too. */
+ * when neither measures, the capacity shares too. The shares go where chg_used and dis_used say:
+ * a caller can have them written into its own per-pack records. */
 static inline void share_step_both(share_smoother *s_chg, share_smoother *s_dis, const share_both_in *in,
-                                   int n, double min_bank_a, double alpha, double *chg_used,
-                                   double *dis_used, share_bound bound[2]);
+                                   int n, double min_bank_a, double alpha, share_out chg_used,
+                                   share_out dis_used, share_bound bound[2]);
 
 /* ---- The passes themselves, inline: the policy calls share_step_both once a tick, and the call
  * (twelve arguments, the registers saved around it) cost about a tenth of the step. */
@@ -108,13 +123,15 @@ static inline __attribute__((always_inline)) share_sums share_sum_members(const 
 
 /* The rest of share_step, once the sums are known: one pass to share and bound, and no
  * intermediate arrays (an earlier version built capacity, measured and smoothed shares in
- * four calls, which cost more than the arithmetic). slots = share_slots_below(n). Inlined: the
+ * four calls, which cost more than the arithmetic). slots = share_slots_below(n); pack i's
+ * share goes to share_at(used, i). Inlined: the
  * call cost more than the usual capacity pass over three packs, and the sign folds. */
 static inline __attribute__((always_inline)) double
 share_from(share_smoother *s, const share_in *in, uint32_t member, const share_sums *t, int n, uint32_t slots,
-           double sign, double min_bank_a, double alpha, double *restrict used, int *binding)
+           double sign, double min_bank_a, double alpha, share_out used, int *binding)
 {
-    /* In locals: the compiler cannot tell that the stores to used[] and s->sm[] leave them be. */
+    /* In locals: the compiler cannot tell that the stores of the shares and to s->sm[] leave
+     * them be. */
     const double *cap_ah = in->cap_ah, *current_a = in->current_a, *limit_a = in->limit_a;
     const uint32_t has_limit = in->has_limit;
     const double cur_total = t->cur_total;
@@ -140,7 +157,7 @@ share_from(share_smoother *s, const share_in *in, uint32_t member, const share_s
             double sm = restart ? inst : s->sm[i] + alpha * (inst - s->sm[i]);
             s->sm[i] = sm;
             double share = sm > inst ? sm : inst;
-            used[i] = share;
+            *share_at(used, i) = share;
             if (in_member && (has_limit & (1u << i)) && share > 1e-9) {
                 double l = limit_a[i] / share;
                 if (l < best) {
@@ -153,13 +170,13 @@ share_from(share_smoother *s, const share_in *in, uint32_t member, const share_s
         /* Members only, set bit by set bit, in pack order as before (the first of equal limits
          * binds); the others get 0. */
         for (uint32_t m = slots & ~member; m != 0; m &= m - 1u)
-            used[__builtin_ctz(m)] = 0.0;
+            *share_at(used, __builtin_ctz(m)) = 0.0;
         if (t->cap_known && t->cap_total > 0.0) {
             const double cap_total = t->cap_total;
             for (uint32_t m = member; m != 0; m &= m - 1u) {
                 int i = __builtin_ctz(m);
                 double share = cap_ah[i] / cap_total;
-                used[i] = share;
+                *share_at(used, i) = share;
                 if ((has_limit & (1u << i)) && share > 1e-9) {
                     double l = limit_a[i] / share;
                     if (l < best) {
@@ -174,7 +191,7 @@ share_from(share_smoother *s, const share_in *in, uint32_t member, const share_s
             const double share = 1.0 / t->count;
             for (uint32_t m = member; m != 0; m &= m - 1u) {
                 int i = __builtin_ctz(m);
-                used[i] = share;
+                *share_at(used, i) = share;
                 if ((has_limit & (1u << i)) && share > 1e-9) {
                     double l = limit_a[i] / share;
                     if (l < best) {
@@ -195,7 +212,7 @@ static inline bool share_measures(const share_sums *t, double min_bank_a)
     return t->cur_known && t->cur_total >= min_bank_a && t->cur_total > 0.0;
 }
 
-/* One direction's bound from capacity shares already in used[]: share_from's capacity pass but
+/* One direction's bound from a capacity share already worked out: share_from's capacity pass but
  * for the division, for a member set walked alongside another direction's. */
 static inline void share_bound_from(double share, int i, uint32_t has_limit, const double *limit_a,
                                     double *best, int *bind)
@@ -210,8 +227,8 @@ static inline void share_bound_from(double share, int i, uint32_t has_limit, con
 }
 
 static inline void share_step_both(share_smoother *s_chg, share_smoother *s_dis, const share_both_in *in,
-                                   int n, double min_bank_a, double alpha, double *chg_used,
-                                   double *dis_used, share_bound bound[2])
+                                   int n, double min_bank_a, double alpha, share_out chg_used,
+                                   share_out dis_used, share_bound bound[2])
 {
     const uint32_t slots = share_slots_below(n);
     const uint32_t chg_member = in->chg_member & slots, dis_member = in->dis_member & slots;
@@ -238,13 +255,13 @@ static inline void share_step_both(share_smoother *s_chg, share_smoother *s_dis,
         const uint32_t chg_has = in->has_ccl, dis_has = in->has_dcl;
         const double cap_total = tc.cap_total;
         for (uint32_t m = slots & ~chg_member; m != 0; m &= m - 1u)
-            chg_used[__builtin_ctz(m)] = dis_used[__builtin_ctz(m)] = 0.0;
+            *share_at(chg_used, __builtin_ctz(m)) = *share_at(dis_used, __builtin_ctz(m)) = 0.0;
         double chg_best = INFINITY, dis_best = INFINITY;
         int chg_bind = -1, dis_bind = -1;
         for (uint32_t m = chg_member; m != 0; m &= m - 1u) {
             int i = __builtin_ctz(m);
             double share = cap_ah[i] / cap_total;
-            chg_used[i] = dis_used[i] = share;
+            *share_at(chg_used, i) = *share_at(dis_used, i) = share;
             share_bound_from(share, i, chg_has, chg_limit_a, &chg_best, &chg_bind);
             share_bound_from(share, i, dis_has, dis_limit_a, &dis_best, &dis_bind);
         }

@@ -317,7 +317,8 @@ static void test_both_equals_two_steps(void)
             double bcu[SHARE_MAX_PACKS], bdu[SHARE_MAX_PACKS], scu[SHARE_MAX_PACKS], sdu[SHARE_MAX_PACKS];
             share_bound bound[2];
             int cb, db;
-            share_step_both(&bc, &bd, &in, n, min_a, alpha, bcu, bdu, bound);
+            share_step_both(&bc, &bd, &in, n, min_a, alpha, (share_out){(char *)bcu, sizeof *bcu},
+                            (share_out){(char *)bdu, sizeof *bdu}, bound);
             double cl = share_step(&sc, &chg, n, +1.0, min_a, alpha, scu, &cb);
             double dl = share_step(&sd, &dis, n, -1.0, min_a, alpha, sdu, &db);
             bool same = memcmp(&bound[0].limit_a, &cl, sizeof cl) == 0 && bound[0].binding == cb &&
