@@ -300,10 +300,11 @@ static inline rdg_f2 pair_at(const rdg_reading *r, size_t offset)
 /* Adds pack i's reading to the running aggregates; has is r->present. Inlined at two call
  * sites: one passes ALL_FIELDS, a constant, so the usual reading runs with no test of its
  * present bits at all, and leaves every count and mask that only a missing field changes to
- * bank_finish (the other site never passes ALL_FIELDS: its readings miss a field). */
+ * bank_finish (the other site never passes ALL_FIELDS: its readings miss a field). quiet: its
+ * alarm levels are known to be zero (rdg_usual_ok passed it this tick), no need to look. */
 static inline __attribute__((always_inline)) void add_pack(bank_view *v, const pol_config *c,
                                                            const rdg_reading *r, int i, uint32_t has,
-                                                           share_both_in *sh)
+                                                           bool quiet, share_both_in *sh)
 {
     const uint32_t bit = 1u << i;
     const bool partial = has != ALL_FIELDS;
@@ -405,7 +406,7 @@ static inline __attribute__((always_inline)) void add_pack(bank_view *v, const p
         v->n_blocking_discharge++;
         v->blocks_dis |= bit;
     }
-    if (c->forward_pack_alarms && !rdg_alarms_all_zero(r)) {
+    if (!quiet && c->forward_pack_alarms && !rdg_alarms_all_zero(r)) {
         /* Only the alarms present, set bit by set bit. */
         for (uint32_t m = r->alarm_present & (RDG_BIT(RDG_AL_COUNT) - 1u); m != 0; m &= m - 1u) {
             int a = __builtin_ctz(m);
@@ -774,9 +775,11 @@ int pol_step(pol_state *s, const pol_config *c, int64_t now_ms, const rdg_readin
         const uint32_t bit = 1u << i;
         const rdg_reading *r = &readings[i];
         rdg_reading *g = &s->last_good[i];
+        bool quiet = false;   /* the reading's alarm levels are all zero, known already */
         if (r->fresh) {
             /* rdg_validate, with the usual reading's vector check in front of its fast path. */
-            rdg_verdict verdict = rdg_usual_ok(r, &bounds) || rdg_plainly_ok(r, cell_lo_v, cell_hi_v)
+            quiet = rdg_usual_ok(r, &bounds);
+            rdg_verdict verdict = quiet || rdg_plainly_ok(r, cell_lo_v, cell_hi_v)
                                       ? RDG_OK
                                       : rdg_first_fault(r, cell_lo_v, cell_hi_v);
             if (verdict == RDG_OK) {
@@ -817,9 +820,9 @@ int pol_step(pol_state *s, const pol_config *c, int64_t now_ms, const rdg_readin
                 n_online++;
                 /* The usual reading, every field present, runs with no test of its present bits. */
                 if ((g->present & ALL_FIELDS) == ALL_FIELDS)
-                    add_pack(&v, c, g, i, ALL_FIELDS, &sh);
+                    add_pack(&v, c, g, i, ALL_FIELDS, quiet, &sh);
                 else
-                    add_pack(&v, c, g, i, g->present, &sh);
+                    add_pack(&v, c, g, i, g->present, false, &sh);
             } else {
                 seen_offline |= bit;
             }
