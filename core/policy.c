@@ -507,6 +507,13 @@ static void bank_finish(const pol_state *s, const pol_config *c, bank_view *v, p
     sh->dis_member = v->online & ~v->blocks_dis;
     sh->has_ccl = v->online & ~v->no_ccl;
     sh->has_dcl = v->online & ~v->no_dcl;
+    /* With every online pack reporting every field and taking charge, the charge members are the
+     * online packs and their sums are the bank's, added the same way: share_step_both need not
+     * add them again. */
+    sh->sums_given = v->n_partial == 0 && sh->chg_member == v->online;
+    sh->cap_total_ah = v->cap_ah[0];
+    sh->cur_total_a = v->vi_sum[1];
+    sh->count = v->n_online;
     v->cells_gone &= s->had_cells;
     v->spike_pack = spike_pack(s, c, v->online, v->max_raw_delta_v);
 

@@ -71,6 +71,12 @@ typedef struct {
     uint32_t has_ccl, has_dcl;
     double cap_ah[SHARE_MAX_PACKS], current_a[SHARE_MAX_PACKS];
     double ccl_a[SHARE_MAX_PACKS], dcl_a[SHARE_MAX_PACKS];
+    /* A caller that has added up the charge members' capacities and currents already (each
+     * known, from 0.0 in pack order, as the passes add them) may say so here and spare the
+     * passes a walk: sums_given true, and the totals and the count of members. */
+    bool sums_given;
+    double cap_total_ah, cur_total_a;
+    int count;
 } share_both_in;
 
 /* Both directions of one tick: the same as share_step(s_chg, charge inputs, n, +1, ...) into
@@ -235,7 +241,9 @@ static inline void share_step_both(share_smoother *s_chg, share_smoother *s_dis,
     const share_in chg_in = {in->chg_member, in->has_ccl, in->cap_ah, in->current_a, in->ccl_a},
                    dis_in = {in->dis_member, in->has_dcl, in->cap_ah, in->current_a, in->dcl_a};
     const share_in *chg = &chg_in, *dis = &dis_in;
-    share_sums tc = share_sum_members(chg, chg_member, +1.0), td;
+    share_sums tc = in->sums_given ? (share_sums){in->cap_total_ah, in->cur_total_a, in->count, true, true}
+                                   : share_sum_members(chg, chg_member, +1.0);
+    share_sums td;
     const bool same = dis_member == chg_member;   /* and the same capacities and currents */
     if (same) {
         /* The same additions of the negated currents: rounding to nearest is symmetric, so their

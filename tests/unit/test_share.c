@@ -276,7 +276,8 @@ static void test_fused_equals_reference(void)
 }
 
 /* ---- Property: share_step_both gives what share_step gives for each direction, to the bit:
- * the same members or not, measured, by capacity (its one-pass path for both) or equal shares. */
+ * the same members or not, measured, by capacity (its one-pass path for both) or equal shares,
+ * the members' sums its own or the caller's. */
 
 static void test_both_equals_two_steps(void)
 {
@@ -312,6 +313,25 @@ static void test_both_equals_two_steps(void)
             in.dis_member = dis_member;
             in.has_ccl = (uint32_t)tu_rng_next() | 0x0f0f0f0fu;
             in.has_dcl = (uint32_t)tu_rng_next() | 0x00ff00ffu;
+            /* Half the time the charge members' sums come from the caller, as the policy gives
+             * them when every member's capacity and current are known. */
+            in.sums_given = false;
+            if (tu_rng_next() % 2) {
+                double cap_total = 0.0, cur_total = 0.0;
+                int count = 0;
+                bool known = true;
+                for (int i = 0; i < n; i++)
+                    if (member & (1u << i)) {
+                        known = known && !isnan(cap[i]) && !isnan(cur[i]);
+                        cap_total += cap[i];
+                        cur_total += cur[i];
+                        count++;
+                    }
+                in.sums_given = known;
+                in.cap_total_ah = cap_total;
+                in.cur_total_a = cur_total;
+                in.count = count;
+            }
             share_in chg = {member, in.has_ccl, cap, cur, in.ccl_a};
             share_in dis = {dis_member, in.has_dcl, cap, cur, in.dcl_a};
             double bcu[SHARE_MAX_PACKS], bdu[SHARE_MAX_PACKS], scu[SHARE_MAX_PACKS], sdu[SHARE_MAX_PACKS];
