@@ -586,11 +586,27 @@ static void bank_partial(const pol_config *c, const bank_view *v, pol_output *ou
     out->temp_max_c = v->temp_valid ? v->temp_max_c : NAN;
     out->temp_min_c = v->temp_valid ? v->temp_min_c : NAN;
 }
-/* n bytes from src to dst, which do not overlap: the compiler may make it one block copy. */
+/* n bytes (n >= 1) from src to dst, which do not overlap, and not one more: in blocks of 16,
+ * 8 or 4 bytes, the last block ending at n and overlapping the one before (a reason is 10 to 60
+ * bytes: the libc call this loop became cost more than the copy). */
 static void copy_bytes(char *restrict dst, const char *restrict src, int n)
 {
-    for (int i = 0; i < n; i++)
-        dst[i] = src[i];
+    _Static_assert(POL_REASON_LEN <= 96, "six blocks of 16 cover a reason");
+    if (n >= 16) {
+        /* At most five blocks, then the last: a plain loop to n became the libc call again. */
+        for (int i = 0; i < 5 && n - 16 * i > 16; i++)
+            __builtin_memcpy(dst + 16 * i, src + 16 * i, 16);
+        __builtin_memcpy(dst + n - 16, src + n - 16, 16);
+    } else if (n >= 8) {
+        __builtin_memcpy(dst, src, 8);
+        __builtin_memcpy(dst + n - 8, src + n - 8, 8);
+    } else if (n >= 4) {
+        __builtin_memcpy(dst, src, 4);
+        __builtin_memcpy(dst + n - 4, src + n - 4, 4);
+    } else {
+        for (int i = 0; i < n; i++)
+            dst[i] = src[i];
+    }
 }
 
 /* Writes the reason text into buf (POL_REASON_LEN bytes); returns its length. */
