@@ -289,7 +289,10 @@ typedef struct {
 /* bank_view.incomplete: a pack with a SOC and no capacity to weight it by. */
 #define WEIGHT_MISSING RDG_BIT(RDG_FIELD_COUNT)
 
-/* Two fields side by side from offset on (see RDG_PAIRED). */
+/* Two fields side by side from offset on: add_pack reads these pairs. */
+_Static_assert(RDG_PAIRED(voltage_v, current_a) && RDG_PAIRED(installed_cap_ah, remaining_cap_ah) &&
+                   RDG_PAIRED(ccl_a, dcl_a),
+               "add_pack loads these fields in pairs");
 static inline rdg_f2 pair_at(const rdg_reading *r, size_t offset)
 {
     rdg_f2 x;
@@ -327,7 +330,9 @@ static inline __attribute__((always_inline)) void add_pack(bank_view *v, const p
         }
     }
     if (!partial) {
-        v->vi_sum += pair_at(r, offsetof(rdg_reading, voltage_v));
+        const rdg_f2 vi = pair_at(r, offsetof(rdg_reading, voltage_v));
+        v->vi_sum += vi;
+        sh->current_a[i] = vi[1];   /* the share inputs from the same loads */
     } else {
         if (has & RDG_BIT(RDG_VOLTAGE)) {
             v->vi_sum[0] += r->voltage_v;
@@ -353,7 +358,9 @@ static inline __attribute__((always_inline)) void add_pack(bank_view *v, const p
             v->temp_min_c = r->temperature_c;
     }
     if (!partial) {
-        v->cap_ah += pair_at(r, offsetof(rdg_reading, installed_cap_ah));
+        const rdg_f2 caps = pair_at(r, offsetof(rdg_reading, installed_cap_ah));
+        v->cap_ah += caps;
+        sh->cap_ah[i] = caps[0];
     } else {
         if (has & RDG_BIT(RDG_INSTALLED_CAP))
             v->cap_ah[0] += r->installed_cap_ah;
@@ -415,14 +422,17 @@ static inline __attribute__((always_inline)) void add_pack(bank_view *v, const p
         }
     }
 
-    sh->cap_ah[i] = has & RDG_BIT(RDG_INSTALLED_CAP) ? r->installed_cap_ah : NAN;
-    sh->current_a[i] = has & RDG_BIT(RDG_CURRENT) ? r->current_a : NAN;
+    if (partial) {
+        sh->cap_ah[i] = has & RDG_BIT(RDG_INSTALLED_CAP) ? r->installed_cap_ah : NAN;
+        sh->current_a[i] = has & RDG_BIT(RDG_CURRENT) ? r->current_a : NAN;
+    }
     if (!(has & RDG_BIT(RDG_CCL)))
         v->no_ccl |= bit;
     if (!(has & RDG_BIT(RDG_DCL)))
         v->no_dcl |= bit;
-    sh->ccl_a[i] = r->ccl_a;
-    sh->dcl_a[i] = r->dcl_a;
+    const rdg_f2 limits = pair_at(r, offsetof(rdg_reading, ccl_a));
+    sh->ccl_a[i] = limits[0];
+    sh->dcl_a[i] = limits[1];
 }
 
 /* A cell delta as the spike test sees it: in microvolts, for the same reason as the spread. */
