@@ -505,12 +505,9 @@ static void bank_partial(const pol_config *c, const bank_view *v, pol_output *ou
 static void bank_finish(const pol_state *s, const pol_config *c, bank_view *v, pol_output *out,
                         share_both_in *sh)
 {
-    /* What the packs with every field add to the counts. */
-    int n_full = v->n_online - v->n_partial;
-    v->n_soc += n_full;
-    v->n_v += n_full;
-    if (n_full > 0)
-        v->temp_valid = v->has_cvl = true;
+    /* Every pack with every field has a CVL (the other counts are bank_partial's). */
+    if (v->n_online > v->n_partial)
+        v->has_cvl = true;
     /* The share inputs' arrays are written for online packs only: share_step_both reads them at
      * members, which are online. */
     sh->chg_member = v->online & ~v->blocks_chg;
@@ -566,7 +563,10 @@ static void bank_finish(const pol_state *s, const pol_config *c, bank_view *v, p
 static void bank_partial(const pol_config *c, const bank_view *v, pol_output *out)
 {
     int n_on = v->n_online;
-    out->soc_valid = v->n_soc > 0;
+    /* What the packs with every field add to the counts. */
+    const int n_full = n_on - v->n_partial, n_soc = v->n_soc + n_full, n_v = v->n_v + n_full;
+    const bool temp_valid = v->temp_valid || n_full > 0;
+    out->soc_valid = n_soc > 0;
     if (out->soc_valid) {
         /* Weighted mode needs every weight; a partial weighting could hide the weakest
          * pack, so it falls back to the lowest SOC, the safe side. */
@@ -577,10 +577,10 @@ static void bank_partial(const pol_config *c, const bank_view *v, pol_output *ou
     } else {
         out->soc_pct = NAN;
     }
-    out->spread_valid = v->n_soc > 0;
+    out->spread_valid = n_soc > 0;
     out->spread_pct = out->spread_valid ? exact_round((v->soc_max - v->soc_min) * 1e6) / 1e6 : NAN;
-    out->voltage_valid = v->n_v > 0;
-    out->voltage_v = v->n_v > 0 ? v->vi_sum[0] / v->n_v : NAN;
+    out->voltage_valid = n_v > 0;
+    out->voltage_v = n_v > 0 ? v->vi_sum[0] / n_v : NAN;
     /* Sums over some packs only would look plausible and be wrong: all or invalid. */
     out->current_valid = n_on > 0 && !(v->incomplete & RDG_BIT(RDG_CURRENT));
     out->current_a = out->current_valid ? v->vi_sum[1] : NAN;
@@ -592,9 +592,9 @@ static void bank_partial(const pol_config *c, const bank_view *v, pol_output *ou
     out->capacity_ah = out->capacity_valid ? v->cap_ah[1] : NAN;
     out->consumed_valid = n_on > 0 && !(v->incomplete & RDG_BIT(RDG_CONSUMED_AH));
     out->consumed_ah = out->consumed_valid ? v->cons_ah : NAN;
-    out->temp_valid = v->temp_valid;
-    out->temp_max_c = v->temp_valid ? v->temp_max_c : NAN;
-    out->temp_min_c = v->temp_valid ? v->temp_min_c : NAN;
+    out->temp_valid = temp_valid;
+    out->temp_max_c = temp_valid ? v->temp_max_c : NAN;
+    out->temp_min_c = temp_valid ? v->temp_min_c : NAN;
 }
 /* n bytes (n >= 1) from src to dst, which do not overlap, and not one more: in blocks of 16,
  * 8 or 4 bytes, the last block ending at n and overlapping the one before (a reason is 10 to 60
