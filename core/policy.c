@@ -845,33 +845,39 @@ int pol_step(pol_state *s, const pol_config *c, int64_t now_ms, const rdg_readin
                 }
             }
         }
-        bool is_online = false;
+        /* The pack's diagnostics but its shares, its state where it is decided. */
+        pol_pack_out *p = &out->pack[i];
         if (s->has_good[i]) {
             if (now_ms - s->last_good_ms[i] <= stale_ms) {
-                is_online = true;
                 online |= bit;
                 n_online++;
+                p->state = POL_PACK_ONLINE;
                 /* The usual reading, every field present, runs with no test of its present bits. */
-                if ((g->present & ALL_FIELDS) == ALL_FIELDS)
+                if ((g->present & ALL_FIELDS) == ALL_FIELDS) {
                     add_pack(&v, c, g, i, ALL_FIELDS, quiet, &sh);
-                else
+                    p->has_soc = true;
+                    p->soc_pct = g->soc_pct;
+                } else {
                     add_pack(&v, c, g, i, g->present, false, &sh);
+                    p->has_soc = rdg_has(g, RDG_SOC);
+                    p->soc_pct = p->has_soc ? g->soc_pct : NAN;
+                }
             } else {
                 seen_offline |= bit;
+                p->state = POL_PACK_OFFLINE;
+                p->has_soc = false;
+                p->soc_pct = NAN;
             }
+        } else {
+            p->state = s->rejected_count[i] > 0 ? POL_PACK_OFFLINE : POL_PACK_UNSEEN;
+            p->has_soc = false;
+            p->soc_pct = NAN;
         }
         if (s->rejected_now[i])
             rejected |= bit;
-
-        pol_pack_out *p = &out->pack[i];
-        p->state = s->has_good[i]            ? (is_online ? POL_PACK_ONLINE : POL_PACK_OFFLINE)
-                   : s->rejected_count[i] > 0 ? POL_PACK_OFFLINE
-                                              : POL_PACK_UNSEEN;
         p->rejected_now = s->rejected_now[i];
         p->rejected_count = s->rejected_count[i];
         p->last_verdict = s->last_verdict[i];
-        p->has_soc = is_online && rdg_has(g, RDG_SOC);
-        p->soc_pct = p->has_soc ? g->soc_pct : NAN;
     }
     s->had_cells = had_cells;
     v.online = online;
