@@ -289,16 +289,10 @@ typedef struct {
 /* bank_view.incomplete: a pack with a SOC and no capacity to weight it by. */
 #define WEIGHT_MISSING RDG_BIT(RDG_FIELD_COUNT)
 
-/* Two fields side by side from offset on: add_pack reads these pairs. */
+/* add_pack reads these fields in pairs (rdg_pair_at). */
 _Static_assert(RDG_PAIRED(voltage_v, current_a) && RDG_PAIRED(installed_cap_ah, remaining_cap_ah) &&
                    RDG_PAIRED(ccl_a, dcl_a),
                "add_pack loads these fields in pairs");
-static inline rdg_f2 pair_at(const rdg_reading *r, size_t offset)
-{
-    rdg_f2 x;
-    __builtin_memcpy(&x, (const char *)r + offset, sizeof x);
-    return x;
-}
 
 /* Adds pack i's reading to the running aggregates; has is r->present. Inlined at two call
  * sites: one passes ALL_FIELDS, a constant, so the usual reading runs with no test of its
@@ -330,7 +324,7 @@ static inline __attribute__((always_inline)) void add_pack(bank_view *v, const p
         }
     }
     if (!partial) {
-        const rdg_f2 vi = pair_at(r, offsetof(rdg_reading, voltage_v));
+        const rdg_f2 vi = (rdg_f2)rdg_pair_at(r, offsetof(rdg_reading, voltage_v));
         v->vi_sum += vi;
         sh->current_a[i] = vi[1];   /* the share inputs from the same loads */
     } else {
@@ -358,7 +352,7 @@ static inline __attribute__((always_inline)) void add_pack(bank_view *v, const p
             v->temp_min_c = r->temperature_c;
     }
     if (!partial) {
-        const rdg_f2 caps = pair_at(r, offsetof(rdg_reading, installed_cap_ah));
+        const rdg_f2 caps = (rdg_f2)rdg_pair_at(r, offsetof(rdg_reading, installed_cap_ah));
         v->cap_ah += caps;
         sh->cap_ah[i] = caps[0];
     } else {
@@ -430,7 +424,7 @@ static inline __attribute__((always_inline)) void add_pack(bank_view *v, const p
         v->no_ccl |= bit;
     if (!(has & RDG_BIT(RDG_DCL)))
         v->no_dcl |= bit;
-    const rdg_f2 limits = pair_at(r, offsetof(rdg_reading, ccl_a));
+    const rdg_f2 limits = (rdg_f2)rdg_pair_at(r, offsetof(rdg_reading, ccl_a));
     sh->ccl_a[i] = limits[0];
     sh->dcl_a[i] = limits[1];
 }
