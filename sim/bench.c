@@ -150,8 +150,8 @@ int bench_main(double days, int year, const char *only)
         printf("note: the benchmark run itself failed: %s\n", rf.message);
     if (year) {
         run_result ry;
-        double ty = timed(&s, &c.pol, BENCH_FULL, 365.0, 1, NULL, &ry);
-        printf("365-day 3 x 16-cell full run at 1 s steps:              %12.2f s  (target < 10 s; %.3e cell-steps/s, %s)\n",
+        double ty = timed(&s, &c.pol, BENCH_FULL, 365.0, 2, NULL, &ry);   /* best of 2, as the others */
+        printf("365-day 3 x 16-cell full run at 1 s steps (best of 2):  %12.2f s  (target < 10 s; %.3e cell-steps/s, %s)\n",
                ty, ry.cell_steps / ty, ry.status == 0 ? "passed" : "failed");
     }
     return 0;
