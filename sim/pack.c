@@ -301,17 +301,18 @@ static inline __attribute__((always_inline)) int advance(pack_t *k, double i_a, 
      * no dependence between cells, so it is one straight loop the compiler may vectorise
      * (element-wise, so the results stay bit-identical); the extremes come after. */
     const double i_str = i_a - p->draw_a;
-    /* The ledgers as they stand after this step: the checked loop compares each cell with them
-     * (the balancer's ledger is brought forward in the loop; with the balancer off bal[] is all
-     * zero, and adding 0 changes no ledger). */
+    /* The ledgers as they stand after this step: the checked loop compares each cell with them. */
     k->elapsed_s += dt_s;
     k->q_draw_as += p->draw_a * dt_s;
+    if (k->bal_on)
+        for (int c = 0; c < n; c++)
+            k->q_cell_as[c] += k->bal[c] * dt_s;
     const double base = k->q_bus_as - k->q_draw_as, el = k->elapsed_s;
     int bad = 0;
     int ci = 0;
     if (check) {
         const v4d va = {a, a, a, a}, vi = {i_a, i_a, i_a, i_a}, vs = {i_str, i_str, i_str, i_str};
-        const v4d vdt = {dt_s, dt_s, dt_s, dt_s}, vb = {base, base, base, base}, ve = {el, el, el, el};
+        const v4d vb = {base, base, base, base}, ve = {el, el, el, el};
         const v4d zero = {0.0, 0.0, 0.0, 0.0}, top = {soc_hi, soc_hi, soc_hi, soc_hi};
         const v4l abs_mask = {INT64_MAX, INT64_MAX, INT64_MAX, INT64_MAX};
         v4l acc = {0, 0, 0, 0};
@@ -332,11 +333,9 @@ static inline __attribute__((always_inline)) int advance(pack_t *k, double i_a, 
             v1 = va * v1 + bf * vi;
             v4d v = ocv + r0f * vi + v1;
             soc = soc + (vs - sd + bal) * dsoc;
-            qc = qc + bal * vdt;
             STORE4(k->v1 + ci, v1);
             STORE4(k->v + ci, v);
             STORE4(k->soc + ci, soc);
-            STORE4(k->q_cell_as + ci, qc);
             /* got - want = soc cap - c0 - (bus - draw - sd t + cell ledger); |d| > tol is
              * d > tol || d < -tol, NaN included. A true lane is -1: subtracting counts. */
             v4d d = soc * cap - c0 - vb + sd * ve - qc;
@@ -354,9 +353,7 @@ static inline __attribute__((always_inline)) int advance(pack_t *k, double i_a, 
         double soc = k->soc[ci] + (i_str - p->sd_a[ci] + k->bal[ci]) * k->dsoc_per_a[ci];
         k->soc[ci] = soc;
         if (check) {
-            double qc = k->q_cell_as[ci] + k->bal[ci] * dt_s;
-            k->q_cell_as[ci] = qc;
-            double d = soc * k->cap_as[ci] - k->c0_as[ci] - base + p->sd_a[ci] * el - qc;
+            double d = soc * k->cap_as[ci] - k->c0_as[ci] - base + p->sd_a[ci] * el - k->q_cell_as[ci];
             bad += (d > k->tol_as[ci]) | (d < -k->tol_as[ci]) | (soc < 0.0) | (soc > soc_hi);
         }
     }
@@ -364,9 +361,6 @@ static inline __attribute__((always_inline)) int advance(pack_t *k, double i_a, 
     int imax, imin;
     extremes(k->v, n, &vmax, &imax, &vmin, &imin);
     (void)f;
-    if (!check && k->bal_on)
-        for (int c = 0; c < n; c++)
-            k->q_cell_as[c] += k->bal[c] * dt_s;
     k->vmax = vmax;
     k->vmin = vmin;
     k->imax = imax;
