@@ -798,10 +798,35 @@ int pol_step(pol_state *s, const pol_config *c, int64_t now_ms, const rdg_readin
     rdg_bounds_init(&bounds, cell_lo_v, cell_hi_v);
     uint32_t online = 0, seen_offline = 0, rejected = 0, had_cells = s->had_cells;
     int n_online = 0;
+    /* A reading accepted now is online now (now_ms - now_ms <= stale_ms) unless the timeout is
+     * negative, which only an unchecked config has. */
+    const bool accepted_online = stale_ms >= 0;
     for (int i = 0; i < n; i++) {
         const uint32_t bit = 1u << i;
         const rdg_reading *r = &readings[i];
         rdg_reading *g = &s->last_good[i];
+        pol_pack_out *p = &out->pack[i];
+        /* The usual pack: a fresh reading with every field that the vector check passes, and so
+         * online, with its cells, and no longer rejected. What the general way below does with
+         * it, without its tests of what is known here. */
+        if (r->fresh && (r->present & ALL_FIELDS) == ALL_FIELDS && accepted_online &&
+            rdg_usual_values_ok(r, &bounds)) {
+            had_cells |= bit;
+            *g = *r;
+            s->has_good[i] = true;
+            s->last_good_ms[i] = now_ms;
+            s->rejected_now[i] = false;
+            online |= bit;
+            n_online++;
+            p->state = POL_PACK_ONLINE;
+            add_pack(&v, c, g, i, ALL_FIELDS, true, &sh);
+            p->has_soc = true;
+            p->soc_pct = g->soc_pct;
+            p->rejected_now = false;
+            p->rejected_count = s->rejected_count[i];
+            p->last_verdict = s->last_verdict[i];
+            continue;
+        }
         bool quiet = false;   /* the reading's alarm levels are all zero, known already */
         if (r->fresh) {
             /* rdg_validate, with the usual reading's vector check in front of its fast path. */
@@ -840,7 +865,6 @@ int pol_step(pol_state *s, const pol_config *c, int64_t now_ms, const rdg_readin
             }
         }
         /* The pack's diagnostics but its shares, its state where it is decided. */
-        pol_pack_out *p = &out->pack[i];
         if (s->has_good[i]) {
             if (now_ms - s->last_good_ms[i] <= stale_ms) {
                 online |= bit;

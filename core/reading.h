@@ -277,10 +277,18 @@ typedef uint64_t rdg_u2 __attribute__((vector_size(16)));
  * anything else, which then takes rdg_plainly_ok and, if that fails, rdg_first_fault. The policy
  * checks every fresh reading with it: a compare and a branch per bound cost most of the tick's
  * validation. */
+static inline bool rdg_usual_values_ok(const rdg_reading *r, const rdg_bounds *b);
+
 static inline bool rdg_usual_ok(const rdg_reading *r, const rdg_bounds *b)
 {
     const uint32_t ranged = RDG_BIT(RDG_DCL + 1) - 1u;   /* SOC .. DCL: every field with a range */
-    if ((r->present & ranged) != ranged || !rdg_alarms_all_zero(r))
+    return (r->present & ranged) == ranged && rdg_usual_values_ok(r, b);
+}
+
+/* rdg_usual_ok for a reading known to have every field with a range: its values alone. */
+static inline bool rdg_usual_values_ok(const rdg_reading *r, const rdg_bounds *b)
+{
+    if (!rdg_alarms_all_zero(r))
         return false;
     const rdg_m2 abs_both = {INT64_MAX, INT64_MAX}, abs_first = {INT64_MAX, -1};
     /* A passed compare adds -1 (a true vector compare) to its lane of n; the values whose lower
