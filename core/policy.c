@@ -1109,9 +1109,12 @@ int pol_step(pol_state *s, const pol_config *c, int64_t now_ms, const rdg_readin
      * it shows (rounded as shown) changed. */
     int64_t key[REASON_KEY_MAX];
     int key_len = reason_key(c, s, out, &ccl, n_expected, key);
-    bool same = s->reason_key_valid;
-    for (int i = 0; same && i < key_len; i++)
-        same = key[i] == s->reason_key[i];
+    /* Word by word, unrolled: a key is one to four words (the limiter's first), most often two. */
+    _Static_assert(REASON_KEY_MAX == 4, "the comparison below takes up to four words");
+    const int64_t *had = s->reason_key;
+    bool same = s->reason_key_valid && key[0] == had[0] &&
+                (key_len < 2 || (key[1] == had[1] &&
+                                 (key_len < 3 || (key[2] == had[2] && (key_len < 4 || key[3] == had[3])))));
     if (!same) {
         s->reason_len = write_reason(c, s, out, &ccl, n_expected, s->reason);
         for (int i = 0; i < key_len; i++)
