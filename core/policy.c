@@ -249,12 +249,10 @@ static int pack_label(const rdg_reading *r, int slot)
     return r->label >= 0 ? r->label : slot + 1;
 }
 
-
-
 /* Aggregates of the online packs' last accepted readings, and the running sums they come from.
- * The whole struct is a local of pol_step: the pass over the packs stores to nothing else, so
- * the compiler keeps it in registers (stores to *out, whose uint8_t alarms may alias anything,
- * made it reload every field after each one). */
+ * The whole struct is a local of pol_step, so the compiler can keep it in registers through the
+ * pass over the packs (when it lived behind a pointer, the stores to *out, whose uint8_t alarms
+ * may alias anything, made it reload every field after each one). */
 typedef struct {
     uint32_t online;          /* bit per pack slot */
     uint32_t cells_gone;      /* online packs that reported their highest cell before and not now */
@@ -294,11 +292,11 @@ _Static_assert(RDG_PAIRED(voltage_v, current_a) && RDG_PAIRED(installed_cap_ah, 
                    RDG_PAIRED(ccl_a, dcl_a),
                "add_pack loads these fields in pairs");
 
-/* Adds pack i's reading to the running aggregates; has is r->present. Inlined at two call
- * sites: one passes ALL_FIELDS, a constant, so the usual reading runs with no test of its
+/* Adds pack i's reading to the running aggregates; has is r->present. Inlined at each call
+ * site: where it is passed ALL_FIELDS, a constant, the usual reading runs with no test of its
  * present bits at all, and leaves every count and mask that only a missing field changes to
- * bank_finish (the other site never passes ALL_FIELDS: its readings miss a field). quiet: its
- * alarm levels are known to be zero (rdg_usual_ok passed it this tick), no need to look. */
+ * bank_finish. quiet: its alarm levels are known to be zero (rdg_usual_ok passed it this tick),
+ * no need to look. */
 static inline __attribute__((always_inline)) void add_pack(bank_view *v, const pol_config *c,
                                                            const rdg_reading *r, int i, uint32_t has,
                                                            bool quiet, share_both_in *sh)

@@ -231,8 +231,12 @@ static inline bool rdg_plainly_ok(const rdg_reading *r, double cell_lo_v, double
 }
 
 /* Two doubles side by side: rdg_usual_ok compares a reading's fields two at a time (an SSE2
- * compare per bound on x86-64; scalar code where the target has no vectors, as on armhf). Only
- * ever a local or a member: passed by value, a vector's ABI differs between targets. */
+ * compare per bound on x86-64; scalar code where the target has no vectors, as on armhf). GCC's
+ * (and clang's) vector extension: the core needs one of those two compilers. Never a parameter
+ * of a function that is not inlined: passed by value, a vector's ABI differs between targets. */
+#if !defined(__GNUC__)
+#error "core/reading.h uses GCC vector extensions: build with gcc or clang"
+#endif
 typedef double rdg_f2 __attribute__((vector_size(16)));
 typedef int64_t rdg_m2 __attribute__((vector_size(16)));
 
@@ -272,8 +276,9 @@ typedef uint64_t rdg_u2 __attribute__((vector_size(16)));
 
 /* The usual reading, judged in a few vector compares: every field with a range present and in
  * it, cells in order, every alarm level zero. True only for a reading rdg_plainly_ok passes (the
- * same bounds: |x| <= L is |x| with its sign bit cleared, x > 0 is x >= 0x1p-1074, the least
- * positive double, and x >= 0 is a clear sign bit, which leaves out only -0.0); false for
+ * same bounds: |x| <= L is |x| with its sign bit cleared, and x >= 0 is a clear sign bit, which
+ * leaves out only -0.0; no bound is a subnormal, so flushing subnormals to zero changes nothing
+ * that rdg_plainly_ok would not change the same way); false for
  * anything else, which then takes rdg_plainly_ok and, if that fails, rdg_first_fault. The policy
  * checks every fresh reading with it: a compare and a branch per bound cost most of the tick's
  * validation. */
@@ -307,7 +312,8 @@ static inline bool rdg_usual_values_ok(const rdg_reading *r, const rdg_bounds *b
     n += ((rdg_f2)x >= b->cell_lo_v) + ((rdg_f2)x <= b->cell_hi_v);
     /* Across the two cell ids to the capacities. */
     x = rdg_pair_at(r, offsetof(rdg_reading, installed_cap_ah));
-    n += ((rdg_f2)x >= (rdg_f2){0x1p-1074, 0.0}) + ((rdg_f2)x <= (rdg_f2){100000.0, 100000.0});
+    signs |= x;   /* remaining >= 0; installed > 0 is the strict compare (no subnormal constant) */
+    n += ((rdg_f2)x > (rdg_f2){0.0, -INFINITY}) + ((rdg_f2)x <= (rdg_f2){100000.0, 100000.0});
     x = rdg_pair_at(r, offsetof(rdg_reading, consumed_ah)) & abs_first;
     signs |= x;
     n += (rdg_f2)x <= (rdg_f2){100000.0, 1000.0};

@@ -662,6 +662,62 @@ static void test_reason_texts(void)
     CU_ASSERT_STRING_EQUAL(out.reason, "nominal 150 A");
 }
 
+/* A reading rejected, the next one accepted, then a tick with nothing new: the pack is no
+ * longer "rejected now" and nothing holds the limits for it (the usual reading's own accept
+ * path must clear what the rejection set). */
+static void test_rejected_then_accepted_then_quiet(void)
+{
+    setup3(60, 60, 60);
+    rdg_set(&r[1], RDG_MAX_CELL, 3.5);   /* taper to 82.5 A, then gone: only the hold keeps it */
+    step(3);
+    rdg_set(&r[1], RDG_MAX_CELL, 3.3);
+    rdg_set(&r[2], RDG_SOC, NAN);
+    step(3);
+    CU_ASSERT_TRUE(out.pack[2].rejected_now);
+    CU_ASSERT_EQUAL(out.ccl_limiter, POL_LIM_BAD_READING);
+    ASSERT_NEAR(out.ccl_a, 82.5, 1e-9);
+    rdg_set(&r[2], RDG_SOC, 60);
+    step(3);
+    CU_ASSERT_FALSE(out.pack[2].rejected_now);
+    CU_ASSERT_NOT_EQUAL(out.ccl_limiter, POL_LIM_BAD_READING);
+    r[2].fresh = false;
+    step(3);
+    step(3);
+    CU_ASSERT_FALSE(out.pack[2].rejected_now);
+    CU_ASSERT_NOT_EQUAL(out.ccl_limiter, POL_LIM_BAD_READING);
+    CU_ASSERT_NOT_EQUAL(out.dcl_limiter, POL_LIM_BAD_READING);
+    CU_ASSERT(out.ccl_a > 82.5 + 5.0);   /* the ramp is rising again */
+    CU_ASSERT_EQUAL(out.n_online, 3);
+}
+
+/* A bank of complete readings and one that misses fields: every pack still counts for what it
+ * has (the complete ones take a shorter way through the aggregation than the partial one). */
+static void test_mixed_bank_aggregates(void)
+{
+    setup3(60, 70, 80);
+    const double volts[3] = {52.0, 53.0, 54.0}, temps[3] = {20.0, 0.0, 30.0};
+    for (int k = 0; k < 3; k++) {
+        rdg_set(&r[k], RDG_VOLTAGE, volts[k]);
+        rdg_set(&r[k], RDG_TEMPERATURE, temps[k]);
+        rdg_set(&r[k], RDG_CVL, 54.4 + 0.2 * k);
+    }
+    r[1].present &= ~(RDG_BIT(RDG_SOC) | RDG_BIT(RDG_TEMPERATURE));   /* the partial one */
+    step(3);
+    CU_ASSERT_EQUAL(out.n_online, 3);
+    CU_ASSERT_TRUE(out.voltage_valid);
+    ASSERT_NEAR(out.voltage_v, 53.0, 1e-12);        /* the mean of all three */
+    CU_ASSERT_TRUE(out.temp_valid);
+    ASSERT_NEAR(out.temp_max_c, 30.0, 1e-12);       /* from the complete ones */
+    ASSERT_NEAR(out.temp_min_c, 20.0, 1e-12);
+    CU_ASSERT_TRUE(out.soc_valid);
+    ASSERT_NEAR(out.soc_pct, 60.0, 1e-12);          /* lowest of the two that report one */
+    ASSERT_NEAR(out.spread_pct, 20.0, 1e-12);
+    ASSERT_NEAR(out.cvl_v, 54.4, 1e-12);            /* lowest pack CVL, the partial one's included */
+    CU_ASSERT_TRUE(out.current_valid);
+    CU_ASSERT_TRUE(out.installed_valid);
+    ASSERT_NEAR(out.installed_cap_ah, 840.0, 1e-9);
+}
+
 void suite_policy(void)
 {
     CU_pSuite s = CU_add_suite("policy", NULL, NULL);
@@ -687,4 +743,6 @@ void suite_policy(void)
     CU_add_test(s, "config coherence checks", test_config_check);
     CU_add_test(s, "fewer tiers after a reload keep the tier in range", test_fewer_tiers_on_reload);
     CU_add_test(s, "reason text of each limiter follows its values", test_reason_texts);
+    CU_add_test(s, "rejected, accepted, then quiet: nothing held for the pack", test_rejected_then_accepted_then_quiet);
+    CU_add_test(s, "complete and partial readings aggregate together", test_mixed_bank_aggregates);
 }

@@ -198,8 +198,7 @@ static void test_usual_check_sound(void)
         /* -0.0 in a field whose range starts at 0 is good, and left to the other checks. */
         bool negative_zero = false;
         for (int f = 0; f <= RDG_DCL; f++)
-            negative_zero |= lo[f] == 0.0 && f != RDG_INSTALLED_CAP && f != RDG_REMAINING_CAP &&
-                             signbit(rdg_get(&r, (enum rdg_field)f));
+            negative_zero |= lo[f] == 0.0 && f != RDG_INSTALLED_CAP && signbit(rdg_get(&r, (enum rdg_field)f));
         if (r.present == 0x1fffu && rdg_alarms_all_zero(&r) && isfinite(cell_lo) && isfinite(cell_hi) &&
             full == RDG_OK && !negative_zero) {
             usual++;
