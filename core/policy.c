@@ -5,6 +5,7 @@
 #include "fmt.h"
 #include "guard.h"
 #include "policy.h"
+#include "reading_check.h"
 
 _Static_assert(POL_MAX_PACKS <= SHARE_MAX_PACKS, "share smoother too small");
 _Static_assert(POL_MAX_PACKS <= 32, "pack masks are 32 bits");

@@ -1,7 +1,7 @@
 /* Plausibility checks on one pack reading: anything the core could be misled by is rejected here. */
 #include <math.h>
 
-#include "reading.h"
+#include "reading_check.h"
 
 static const char *const alarm_names[RDG_AL_COUNT] = {
     [RDG_AL_LOW_VOLTAGE] = "LowVoltage",

@@ -1,6 +1,7 @@
 /* Suite reading: every implausible field makes a reading unusable; missing fields are fine. */
 #include <math.h>
 
+#include "reading_check.h"
 #include "suites.h"
 
 static rdg_verdict check(const rdg_reading *r)
