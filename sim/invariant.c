@@ -180,11 +180,12 @@ bool inv_pack(inv_t *v, int64_t now_ms, int k, const pack_t *p, int ledger_bad, 
      * loop, where they are in registers); only then is the offending cell looked up. */
     if (ledger_bad)
         for (int i = 0; i < p->p.n_cells; i++) {
-            double got = p->soc[i] * p->cap_as[i] - p->c0_as[i];
-            double want = p->q_bus_as - p->q_draw_as - p->p.sd_a[i] * p->elapsed_s + p->q_cell_as[i];
-            if (!(fabs(ledger_gap_as(p, i)) <= p->tol_as[i]))   /* NaN included */
+            double gap = ledger_gap_as(p, i);
+            if (!(fabs(gap) <= p->tol_as[i])) {   /* NaN included */
+                double got = p->soc[i] * p->cap_as[i] - p->c0_as[i];
                 return violate(v, now_ms, "charge-conservation", k, i,
-                               "SOC moved %.6f As, the ledgers say %.6f As", got, want);
+                               "SOC moved %.6f As, the ledgers say %.6f As", got, got - gap);
+            }
             /* A working BMS keeps every cell inside its capacity: OVP and UVP act on terminal
              * voltages, which lead the OCV in the direction of the current. (Its OVP may be set
              * above the full cell's OCV: then as far as that trip lets a cell go.) */

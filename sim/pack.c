@@ -298,8 +298,9 @@ static inline __attribute__((always_inline)) int advance(pack_t *k, double i_a, 
     }
 
     /* Cells: the string carries the terminal current minus the BMS's own draw. The update has
-     * no dependence between cells, so it is one straight loop the compiler may vectorise
-     * (element-wise, so the results stay bit-identical); the extremes come after. */
+     * no dependence between cells: the plain step is one straight loop the compiler vectorises,
+     * the checked step the same operations in explicit vectors (element-wise either way, so the
+     * results are bit-identical); the extremes come after. */
     const double i_str = i_a - p->draw_a;
     /* The ledgers as they stand after this step: the checked loop compares each cell with them. */
     k->elapsed_s += dt_s;
@@ -456,13 +457,6 @@ PACK_CLONES int pack_advance_checked(pack_t *k, double i_a, double dt_s, int64_t
                                      double soc_hi)
 {
     return advance(k, i_a, dt_s, now_ms, ambient_c, true, soc_hi);
-}
-
-void pack_limits(const pack_t *k, double *cvl_v, double *ccl_a, double *dcl_a)
-{
-    *cvl_v = k->p.cvl_cell_v * k->p.n_cells;
-    *ccl_a = pack_ccl_a(k);
-    *dcl_a = pack_dcl_a(k);
 }
 
 void pack_set_soc(pack_t *k, int cell, double soc)

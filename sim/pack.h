@@ -118,11 +118,13 @@ int pack_advance_checked(pack_t *k, double i_a, double dt_s, int64_t now_ms, dou
  * over unless it is v[0] (the order of a scan from v[0] with strict compares). */
 void pack_extremes(const double *v, int n, double *vmax, int *imax, double *vmin, int *imin);
 
-/* The limits the pack's driver publishes now. */
-void pack_limits(const pack_t *k, double *cvl_v, double *ccl_a, double *dcl_a);
+/* The limits the pack's driver publishes now, one function each: the full run asks for one or
+ * another at every step and poll, so these and pack_reported_soc are inline. */
+static inline double pack_cvl_v(const pack_t *k)
+{
+    return k->p.cvl_cell_v * k->p.n_cells;
+}
 
-/* Its CCL and DCL alone (what pack_limits gives), for callers that need only one. These and
- * pack_reported_soc are inline: the full run asks for them at every step and poll. */
 static inline double pack_ccl_a(const pack_t *k)
 {
     const pack_params *p = &k->p;

@@ -92,6 +92,13 @@ static int64_t end_of(int64_t t, int64_t dur)
     return dur < 0 ? INT64_MAX : t + dur;
 }
 
+/* A reading-fault window of pack k ends at until: fault_until stays the latest of them. */
+static void widen_fault(run_ctx *x, int k, int64_t until)
+{
+    if (until > x->fault_until[k])
+        x->fault_until[k] = until;
+}
+
 static void apply_event(run_ctx *x, const scn_t *s, const scn_event *e)
 {
     int k0 = e->pack < 0 ? 0 : e->pack, k1 = e->pack < 0 ? s->n_packs : e->pack + 1;
@@ -110,8 +117,7 @@ static void apply_event(run_ctx *x, const scn_t *s, const scn_event *e)
         switch (e->kind) {
         case SCN_EV_SPIKE:
             x->spike_until[k] = until;
-            if (until > x->fault_until[k])
-                x->fault_until[k] = until;
+            widen_fault(x, k, until);
             x->spike_v[k] = e->value;
             break;
         case SCN_EV_BMS_TRIP:
@@ -143,19 +149,16 @@ static void apply_event(run_ctx *x, const scn_t *s, const scn_event *e)
             break;
         case SCN_EV_NAN:
             x->nan_until[k] = until;
-            if (until > x->fault_until[k])
-                x->fault_until[k] = until;
+            widen_fault(x, k, until);
             break;
         case SCN_EV_RANGE:
             x->range_until[k] = until;
-            if (until > x->fault_until[k])
-                x->fault_until[k] = until;
+            widen_fault(x, k, until);
             x->range_v[k] = e->value;
             break;
         case SCN_EV_MISSING:
             x->missing_until[k] = until;
-            if (until > x->fault_until[k])
-                x->fault_until[k] = until;
+            widen_fault(x, k, until);
             break;
         default:
             break;
@@ -190,7 +193,7 @@ static void make_reading(run_ctx *x, int k, int64_t now, rdg_reading *r)
     r->installed_cap_ah = p->p.rep_cap_ah;
     r->remaining_cap_ah = soc / 100.0 * p->p.rep_cap_ah;
     r->consumed_ah = p->rep_consumed_ah;
-    r->cvl_v = p->p.cvl_cell_v * p->p.n_cells;
+    r->cvl_v = pack_cvl_v(p);
     r->ccl_a = pack_ccl_a(p);
     r->dcl_a = pack_dcl_a(p);
     r->allow_charge = p->chg_fet;
@@ -216,17 +219,25 @@ static void make_reading(run_ctx *x, int k, int64_t now, rdg_reading *r)
     }
 }
 
-static double spread_true(const run_ctx *x, const scn_t *s)
+/* The spread of the connected packs' true SOCs, given as soc_pct[0..n) (0 with none). */
+static double spread_of(const run_ctx *x, const double *soc_pct, int n)
 {
     double lo = INFINITY, hi = -INFINITY;
-    for (int k = 0; k < s->n_packs; k++) {
+    for (int k = 0; k < n; k++) {
         if (!x->pack[k].connected)
             continue;
-        double v = pack_true_soc_pct(&x->pack[k]);
-        lo = v < lo ? v : lo;
-        hi = v > hi ? v : hi;
+        lo = soc_pct[k] < lo ? soc_pct[k] : lo;
+        hi = soc_pct[k] > hi ? soc_pct[k] : hi;
     }
     return hi >= lo ? hi - lo : 0.0;
+}
+
+static double spread_true(const run_ctx *x, const scn_t *s)
+{
+    double soc[SCN_MAX_PACKS];
+    for (int k = 0; k < s->n_packs; k++)
+        soc[k] = pack_true_soc_pct(&x->pack[k]);
+    return spread_of(x, soc, s->n_packs);
 }
 
 int run_mkdir_p(const char *dir)
@@ -540,15 +551,10 @@ static void loop_run(run_ctx *x, const scn_t *s, const pol_config *cfg, const ru
             b.red = x->out.red_alert;
             b.cable = x->out.alarm[RDG_AL_BMS_CABLE];
             b.unserved_w = L->unserved_w_win / (double)(L->win_steps > 0 ? L->win_steps : 1);
-            double lo = INFINITY, hi = -INFINITY;   /* spread_true's, from the SOCs the row shows */
+            double soc[SCN_MAX_PACKS];   /* each pack's true SOC, once, for its column and the spread */
             for (int k = 0; k < n; k++) {
                 const pack_t *p = &x->pack[k];
-                double soc = pack_true_soc_pct(p);
-                if (p->connected) {
-                    lo = soc < lo ? soc : lo;
-                    hi = soc > hi ? soc : hi;
-                }
-                tp[k].soc_true_pct = soc;
+                soc[k] = tp[k].soc_true_pct = pack_true_soc_pct(p);
                 tp[k].soc_rep_pct = pack_reported_soc(p);
                 tp[k].i_a = p->i_a;
                 tp[k].vmax_v = x->win_vmax[k];
@@ -560,7 +566,7 @@ static void loop_run(run_ctx *x, const scn_t *s, const pol_config *cfg, const ru
                 x->win_vmax[k] = -INFINITY;
                 x->win_vmin[k] = INFINITY;
             }
-            b.true_spread_pct = hi >= lo ? hi - lo : 0.0;
+            b.true_spread_pct = spread_of(x, soc, n);
             trc_row(trace, &b, tp, n);
             L->unserved_w_win = 0.0;
             L->win_steps = 0;
