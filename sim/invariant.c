@@ -15,7 +15,7 @@ void inv_fmt_time(int64_t t_ms, char *buf, size_t len)
              (long long)(s % 60));
 }
 
-static bool violate(inv_t *v, int64_t t_ms, const char *name, int pack, int cell, const char *fmt, ...)
+static __attribute__((cold)) bool violate(inv_t *v, int64_t t_ms, const char *name, int pack, int cell, const char *fmt, ...)
 {
     if (v->violated)
         return false;
@@ -135,17 +135,8 @@ bool inv_ctrl(inv_t *v, int64_t now_ms, const pol_output *out)
     return true;
 }
 
-bool inv_sum(inv_t *v, int64_t now_ms, double i_bank_a, const bus_t *b, const double *i_a)
+bool inv_sum_wide(inv_t *v, int64_t now_ms, double i_bank_a, const bus_t *b, double sum, double mag, double gap)
 {
-    double sum = 0.0, mag = fabs(i_bank_a);
-    for (int k = 0; k < b->n; k++) {
-        sum += i_a[k];
-        mag += fabs(i_a[k]);
-    }
-    double gap = fabs(sum - i_bank_a);
-    /* The scale only widens the bound: a gap within it without the scale needs no scale. */
-    if (gap <= 1e-12 * mag + 1e-12)
-        return true;
     for (int k = 0; k < b->n; k++)
         if (b->connected[k])
             mag += b->g_s[k] * fabs(b->e_v[k]);
@@ -168,32 +159,45 @@ int inv_ledger_scan(const inv_t *v, int k, const pack_t *p)
     int bad = 0;
     for (int i = 0; i < p->p.n_cells; i++) {
         double d = ledger_gap_as(p, i);
-        bad += (d > p->tol_as[i]) | (d < -p->tol_as[i]) | (p->soc[i] < 0.0) | (p->soc[i] > v->soc_max[k]);
+        bad += !((fabs(d) <= p->tol_as[i]) & (p->soc[i] >= 0.0) & (p->soc[i] <= v->soc_max[k]));
     }
     return bad;
 }
 
-bool inv_pack(inv_t *v, int64_t now_ms, int k, const pack_t *p, int ledger_bad, double ccl_a,
-              double dcl_a, double i_bank_a, bool visible)
+/* Names the first cell off its ledger or outside its range, once the step counted one: the
+ * message path, kept out of the per-step code. Returns false with the violation kept, or true
+ * if no cell is found (the count and this scan use the same formula, so only a bug gets here). */
+static __attribute__((noinline, cold)) bool name_ledger_cell(inv_t *v, int64_t now_ms, int k, const pack_t *p)
+{
+    for (int i = 0; i < p->p.n_cells; i++) {
+        double gap = ledger_gap_as(p, i);
+        if (!(fabs(gap) <= p->tol_as[i])) {   /* NaN included */
+            double got = p->soc[i] * p->cap_as[i] - p->c0_as[i];
+            return violate(v, now_ms, "charge-conservation", k, i,
+                           "SOC moved %.6f As, the ledgers say %.6f As", got, got - gap);
+        }
+        /* A working BMS keeps every cell inside its capacity: OVP and UVP act on terminal
+         * voltages, which lead the OCV in the direction of the current. (Its OVP may be set
+         * above the full cell's OCV: then as far as that trip lets a cell go.) */
+        if (p->soc[i] < 0.0 || p->soc[i] > v->soc_max[k])
+            return violate(v, now_ms, "cell-soc-range", k, i,
+                           "true SOC %.4f %% outside 0..%.4f %% (cell at %.4f V)",
+                           100.0 * p->soc[i], 100.0 * v->soc_max[k], p->v[i]);
+    }
+    return true;
+}
+
+/* inv_pack's checks, inlined into inv_packs (which runs them for every pack at every step).
+ * With own_limits the pack's own CCL or DCL is computed here, and only where it is judged
+ * (ccl_a and dcl_a are then ignored). */
+static inline __attribute__((always_inline)) bool check_pack(inv_t *v, int64_t now_ms, int k, const pack_t *p,
+                                                             int ledger_bad, bool own_limits, double ccl_a,
+                                                             double dcl_a, double i_bank_a, bool visible)
 {
     /* Charge conservation: the step itself counted the cells off their ledgers (in the cell
      * loop, where they are in registers); only then is the offending cell looked up. */
-    if (ledger_bad)
-        for (int i = 0; i < p->p.n_cells; i++) {
-            double gap = ledger_gap_as(p, i);
-            if (!(fabs(gap) <= p->tol_as[i])) {   /* NaN included */
-                double got = p->soc[i] * p->cap_as[i] - p->c0_as[i];
-                return violate(v, now_ms, "charge-conservation", k, i,
-                               "SOC moved %.6f As, the ledgers say %.6f As", got, got - gap);
-            }
-            /* A working BMS keeps every cell inside its capacity: OVP and UVP act on terminal
-             * voltages, which lead the OCV in the direction of the current. (Its OVP may be set
-             * above the full cell's OCV: then as far as that trip lets a cell go.) */
-            if (p->soc[i] < 0.0 || p->soc[i] > v->soc_max[k])
-                return violate(v, now_ms, "cell-soc-range", k, i,
-                               "true SOC %.4f %% outside 0..%.4f %% (cell at %.4f V)",
-                               100.0 * p->soc[i], 100.0 * v->soc_max[k], p->v[i]);
-        }
+    if (ledger_bad && !name_ledger_cell(v, now_ms, k, p))
+        return false;
     if (p->vmax >= v->ovp_check_v[k])
         return violate(v, now_ms, "cell-ovp", k, p->imax,
                        "cell at %.4f V reached the BMS over-voltage trip %.3f V", p->vmax, p->p.ovp_v);
@@ -210,6 +214,8 @@ bool inv_pack(inv_t *v, int64_t now_ms, int k, const pack_t *p, int ledger_bad, 
         /* With DC feed-in the chargers ignore CCL by design: only CVL and the cell guard protect. */
         if (v->s->dc_feed_in)
             return true;
+        if (own_limits)
+            ccl_a = pack_ccl_a(p);
         double pct = v->tol_frac * ccl_a;
         double tol = pct > v->s->tol_a ? pct : v->s->tol_a;
         /* Only the part of a pack's current the bank can have driven counts: beyond the bank
@@ -228,6 +234,8 @@ bool inv_pack(inv_t *v, int64_t now_ms, int k, const pack_t *p, int ledger_bad, 
         return true;
     }
     v->over_ccl_since_ms[k] = -1;
+    if (own_limits)
+        dcl_a = pack_dcl_a(p);
     double pct = v->tol_frac * dcl_a;
     double tol = pct > v->s->tol_a ? pct : v->s->tol_a;
     if ((-p->i_a < -i_bank_a ? -p->i_a : -i_bank_a) > dcl_a + tol) {
@@ -243,15 +251,19 @@ bool inv_pack(inv_t *v, int64_t now_ms, int k, const pack_t *p, int ledger_bad, 
     return true;
 }
 
+bool inv_pack(inv_t *v, int64_t now_ms, int k, const pack_t *p, int ledger_bad, double ccl_a,
+              double dcl_a, double i_bank_a, bool visible)
+{
+    return check_pack(v, now_ms, k, p, ledger_bad, false, ccl_a, dcl_a, i_bank_a, visible);
+}
+
 bool inv_packs(inv_t *v, int64_t now_ms, const pack_t *packs, int n, const int *ledger_bad,
                double i_bank_a, const pol_output *out)
 {
     for (int k = 0; k < n; k++) {
-        const pack_t *p = &packs[k];
-        /* Only the limit of the direction the bank flows is judged: the other is not asked for. */
-        double ccl = i_bank_a > 0.0 ? pack_ccl_a(p) : NAN, dcl = i_bank_a < 0.0 ? pack_dcl_a(p) : NAN;
-        if (!inv_pack(v, now_ms, k, p, ledger_bad[k], ccl, dcl, i_bank_a,
-                      out->pack[k].state == POL_PACK_ONLINE))
+        /* Each pack's own limit, of the direction the bank flows, where it is judged. */
+        if (!check_pack(v, now_ms, k, &packs[k], ledger_bad[k], true, NAN, NAN, i_bank_a,
+                        out->pack[k].state == POL_PACK_ONLINE))
             return false;
     }
     return true;

@@ -78,6 +78,8 @@ void pack_init(pack_t *k, double dt_s)
     k->q_bus_as = k->q_draw_as = 0.0;
     k->dt_s = dt_s;
     k->elapsed_s = 0.0;
+    k->win_vmax = -INFINITY;
+    k->win_vmin = INFINITY;
     k->r_factor = 1.0;
     k->r_factor_temp_c = 25.0;
     k->r_ohm = -1.0;   /* forces the first conductance computation */
@@ -316,7 +318,7 @@ static inline __attribute__((always_inline)) int advance(pack_t *k, double i_a, 
         const v4d vb = {base, base, base, base}, ve = {el, el, el, el};
         const v4d zero = {0.0, 0.0, 0.0, 0.0}, top = {soc_hi, soc_hi, soc_hi, soc_hi};
         const v4l abs_mask = {INT64_MAX, INT64_MAX, INT64_MAX, INT64_MAX};
-        v4l acc = {0, 0, 0, 0};
+        v4l good = {0, 0, 0, 0};
         for (; ci + 4 <= n; ci += 4) {
             v4d v1, bf, ocv, r0f, sd, bal, soc, dsoc, qc, cap, c0, tol;
             LOAD4(v1, k->v1 + ci);
@@ -337,15 +339,14 @@ static inline __attribute__((always_inline)) int advance(pack_t *k, double i_a, 
             STORE4(k->v1 + ci, v1);
             STORE4(k->v + ci, v);
             STORE4(k->soc + ci, soc);
-            /* got - want = soc cap - c0 - (bus - draw - sd t + cell ledger); |d| > tol is
-             * d > tol || d < -tol, NaN included. A true lane is -1: subtracting counts. */
+            /* got - want = soc cap - c0 - (bus - draw - sd t + cell ledger). A cell is good
+             * when |d| <= tol and 0 <= soc <= top: every compare with a NaN is false, so a NaN
+             * is never good. A true lane is -1: subtracting counts the good cells. */
             v4d d = soc * cap - c0 - vb + sd * ve - qc;
             v4d ad = (v4d)((v4l)d & abs_mask);
-            acc -= ad > tol;
-            acc -= soc < zero;
-            acc -= soc > top;
+            good -= (ad <= tol) & (soc >= zero) & (soc <= top);
         }
-        bad = (int)(acc[0] + acc[1] + acc[2] + acc[3]);
+        bad = ci - (int)(good[0] + good[1] + good[2] + good[3]);
     }
     for (; ci < n; ci++) {
         double v1 = a * k->v1[ci] + k->bf[ci] * i_a;
@@ -355,7 +356,7 @@ static inline __attribute__((always_inline)) int advance(pack_t *k, double i_a, 
         k->soc[ci] = soc;
         if (check) {
             double d = soc * k->cap_as[ci] - k->c0_as[ci] - base + p->sd_a[ci] * el - k->q_cell_as[ci];
-            bad += (d > k->tol_as[ci]) | (d < -k->tol_as[ci]) | (soc < 0.0) | (soc > soc_hi);
+            bad += !((fabs(d) <= k->tol_as[ci]) & (soc >= 0.0) & (soc <= soc_hi));
         }
     }
     double vmax, vmin;
@@ -366,6 +367,12 @@ static inline __attribute__((always_inline)) int advance(pack_t *k, double i_a, 
     k->vmin = vmin;
     k->imax = imax;
     k->imin = imin;
+    if (check) {
+        if (vmax > k->win_vmax)
+            k->win_vmax = vmax;
+        if (vmin < k->win_vmin)
+            k->win_vmin = vmin;
+    }
     k->i_a = i_a;
     k->v_term = k->e_v + k->r_ohm * i_a;
 

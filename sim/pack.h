@@ -78,6 +78,9 @@ typedef struct {
     double i_a, v_term;                    /* last step's terminal current and voltage */
     double vmax, vmin;
     int imax, imin;                        /* 0-based */
+    /* The highest and lowest cell since the caller last reset these (to -/+ infinity): the checked
+     * step keeps them, for the trace's window and the run's highest cell. */
+    double win_vmax, win_vmin;
     double temp_c;
 
     /* BMS */
@@ -110,7 +113,8 @@ void pack_advance(pack_t *k, double i_a, double dt_s, int64_t now_ms, double amb
  * ledgers (q_bus_as, which the caller brings forward before the step, q_draw_as, sd_a over
  * elapsed_s, q_cell_as) while the cell is in a register. Returns how many cells left their
  * ledgers by more than tol_as or left 0..soc_hi: the charge-conservation invariant's verdict
- * at a fraction of the cost of a second pass (the invariant module names the cell). */
+ * at a fraction of the cost of a second pass (the invariant module names the cell). It also
+ * widens win_vmax and win_vmin to the step's extremes (a NaN extreme is passed over). */
 int pack_advance_checked(pack_t *k, double i_a, double dt_s, int64_t now_ms, double ambient_c,
                          double soc_hi);
 

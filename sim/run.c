@@ -70,7 +70,6 @@ typedef struct {
     prof_t prof;
     bus_t bus;
     double i_k[SCN_MAX_PACKS];
-    double win_vmax[SCN_MAX_PACKS], win_vmin[SCN_MAX_PACKS];
 } run_ctx;
 
 static void uhash(uint64_t *h, const void *p, size_t n)
@@ -230,6 +229,19 @@ static double spread_of(const run_ctx *x, const double *soc_pct, int n)
         hi = soc_pct[k] > hi ? soc_pct[k] : hi;
     }
     return hi >= lo ? hi - lo : 0.0;
+}
+
+/* Folds each pack's extreme cells since the last window into the run's highest cell, and starts
+ * a new window: at each trace row and at the end of a run. */
+static void fold_window(run_ctx *x, int n, run_result *r)
+{
+    for (int k = 0; k < n; k++) {
+        pack_t *p = &x->pack[k];
+        if (p->win_vmax > r->max_cell_v)
+            r->max_cell_v = p->win_vmax;
+        p->win_vmax = -INFINITY;
+        p->win_vmin = INFINITY;
+    }
 }
 
 static double spread_true(const run_ctx *x, const scn_t *s)
@@ -434,27 +446,25 @@ static void loop_run(run_ctx *x, const scn_t *s, const pol_config *cfg, const ru
                 pack_advance(&x->pack[k], x->i_k[k], dt_s, t_end, ambient);
         } else if (L->ok) {
             int ledger_bad[SCN_MAX_PACKS];
-            /* Sums and extremes in locals: the compiler cannot keep *L and *r in registers across
-             * the calls. */
-            double chg_as = 0.0, dis_as = 0.0, vmax = r->max_cell_v;
+            /* The checked step also keeps each pack's extreme cells for the trace window and the
+             * run's highest cell (folded in at each trace row and at the end). */
             for (int k = 0; k < n; k++) {
                 pack_t *p = &x->pack[k];
                 p->q_bus_as += x->i_k[k] * dt_s;   /* the bus side's ledger, for the invariant */
                 ledger_bad[k] = pack_advance_checked(p, x->i_k[k], dt_s, t_end, ambient, x->inv.soc_max[k]);
-                double i = p->i_a, hi = p->vmax, lo = p->vmin;
+            }
+            /* The step's currents are the packs' new i_a; summed in a local, the compiler cannot
+             * keep *L in a register across the calls. */
+            double chg_as = 0.0, dis_as = 0.0;
+            for (int k = 0; k < n; k++) {
+                double i = x->i_k[k];
                 if (i > 0)
                     chg_as += i;
                 else
                     dis_as -= i;
-                vmax = hi > vmax ? hi : vmax;
-                if (hi > x->win_vmax[k])
-                    x->win_vmax[k] = hi;
-                if (lo < x->win_vmin[k])
-                    x->win_vmin[k] = lo;
             }
             L->charged_as += chg_as;
             L->discharged_as += dis_as;
-            r->max_cell_v = vmax;
             L->ok = inv_packs(&x->inv, t_end, x->pack, n, ledger_bad, i_bank, &x->out);
         }
         r->steps++;
@@ -557,15 +567,14 @@ static void loop_run(run_ctx *x, const scn_t *s, const pol_config *cfg, const ru
                 soc[k] = tp[k].soc_true_pct = pack_true_soc_pct(p);
                 tp[k].soc_rep_pct = pack_reported_soc(p);
                 tp[k].i_a = p->i_a;
-                tp[k].vmax_v = x->win_vmax[k];
-                tp[k].vmin_v = x->win_vmin[k];
+                tp[k].vmax_v = p->win_vmax;
+                tp[k].vmin_v = p->win_vmin;
                 tp[k].temp_c = p->temp_c;
                 tp[k].ccl_a = pack_ccl_a(p);
                 tp[k].chg_fet = p->chg_fet;
                 tp[k].online = x->out.pack[k].state == POL_PACK_ONLINE;
-                x->win_vmax[k] = -INFINITY;
-                x->win_vmin[k] = INFINITY;
             }
+            fold_window(x, n, r);
             b.true_spread_pct = spread_of(x, soc, n);
             trc_row(trace, &b, tp, n);
             L->unserved_w_win = 0.0;
@@ -574,7 +583,7 @@ static void loop_run(run_ctx *x, const scn_t *s, const pol_config *cfg, const ru
         if (o->progress)
             progress(t_end, end_ms, &L->last_pct);
     }
-
+    fold_window(x, n, r);
 }
 
 /* Final state hash: every cell and BMS state variable and the limits, in a fixed order. */
@@ -625,8 +634,6 @@ int run_scenario(const scn_t *s, const pol_config *cfg, const run_opts *o, run_r
         x->pack[k].connected = s->pack_connected[k];
         x->spike_until[k] = x->drop_until[k] = x->nan_until[k] = x->range_until[k] = -1;
         x->missing_until[k] = x->reconnect_at[k] = x->fault_until[k] = -1;
-        x->win_vmax[k] = -INFINITY;
-        x->win_vmin[k] = INFINITY;
     }
     x->step_until = -1;
     x->bus.n = n;
