@@ -146,20 +146,11 @@ bool inv_sum_wide(inv_t *v, int64_t now_ms, double i_bank_a, const bus_t *b, dou
     return true;
 }
 
-/* got - want for cell i: SOC change against the independent ledgers of every flow,
- * soc cap - c0 - (bus - draw - sd t + cell ledger). */
-static double ledger_gap_as(const pack_t *p, int i)
-{
-    double base = p->q_bus_as - p->q_draw_as;
-    return p->soc[i] * p->cap_as[i] - p->c0_as[i] - base + p->p.sd_a[i] * p->elapsed_s - p->q_cell_as[i];
-}
-
 int inv_ledger_scan(const inv_t *v, int k, const pack_t *p)
 {
     int bad = 0;
     for (int i = 0; i < p->p.n_cells; i++) {
-        double d = ledger_gap_as(p, i);
-        bad += !((fabs(d) <= p->tol_as[i]) & (p->soc[i] >= 0.0) & (p->soc[i] <= v->soc_max[k]));
+        bad += !pack_cell_good(p, i, v->soc_max[k]);
     }
     return bad;
 }
@@ -170,7 +161,7 @@ int inv_ledger_scan(const inv_t *v, int k, const pack_t *p)
 static __attribute__((noinline, cold)) bool name_ledger_cell(inv_t *v, int64_t now_ms, int k, const pack_t *p)
 {
     for (int i = 0; i < p->p.n_cells; i++) {
-        double gap = ledger_gap_as(p, i);
+        double gap = pack_ledger_gap_as(p, i);
         if (!(fabs(gap) <= p->tol_as[i])) {   /* NaN included */
             double got = p->soc[i] * p->cap_as[i] - p->c0_as[i];
             return violate(v, now_ms, "charge-conservation", k, i,

@@ -339,9 +339,9 @@ static inline __attribute__((always_inline)) int advance(pack_t *k, double i_a, 
             STORE4(k->v1 + ci, v1);
             STORE4(k->v + ci, v);
             STORE4(k->soc + ci, soc);
-            /* got - want = soc cap - c0 - (bus - draw - sd t + cell ledger). A cell is good
-             * when |d| <= tol and 0 <= soc <= top: every compare with a NaN is false, so a NaN
-             * is never good. A true lane is -1: subtracting counts the good cells. */
+            /* pack_cell_good, four cells at a time: got - want = soc cap - c0 - (bus - draw -
+             * sd t + cell ledger), good when |d| <= tol and 0 <= soc <= top (never for a NaN).
+             * A true lane is -1: subtracting counts the good cells. */
             v4d d = soc * cap - c0 - vb + sd * ve - qc;
             v4d ad = (v4d)((v4l)d & abs_mask);
             good -= (ad <= tol) & (soc >= zero) & (soc <= top);
@@ -352,12 +352,9 @@ static inline __attribute__((always_inline)) int advance(pack_t *k, double i_a, 
         double v1 = a * k->v1[ci] + k->bf[ci] * i_a;
         k->v1[ci] = v1;
         k->v[ci] = k->ocv[ci] + k->r0f[ci] * i_a + v1;
-        double soc = k->soc[ci] + (i_str - p->sd_a[ci] + k->bal[ci]) * k->dsoc_per_a[ci];
-        k->soc[ci] = soc;
-        if (check) {
-            double d = soc * k->cap_as[ci] - k->c0_as[ci] - base + p->sd_a[ci] * el - k->q_cell_as[ci];
-            bad += !((fabs(d) <= k->tol_as[ci]) & (soc >= 0.0) & (soc <= soc_hi));
-        }
+        k->soc[ci] = k->soc[ci] + (i_str - p->sd_a[ci] + k->bal[ci]) * k->dsoc_per_a[ci];
+        if (check)
+            bad += !pack_cell_good(k, ci, soc_hi);
     }
     double vmax, vmin;
     int imax, imin;

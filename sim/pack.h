@@ -179,6 +179,21 @@ static inline double pack_reported_soc(const pack_t *k)
     return floor(y) * r;
 }
 
+/* Charge conservation for cell i, in amp-seconds: got - want, the SOC's change against the
+ * independent ledgers of every flow, soc cap - c0 - (bus - draw - sd t + cell ledger). */
+static inline double pack_ledger_gap_as(const pack_t *k, int i)
+{
+    double base = k->q_bus_as - k->q_draw_as;
+    return k->soc[i] * k->cap_as[i] - k->c0_as[i] - base + k->p.sd_a[i] * k->elapsed_s - k->q_cell_as[i];
+}
+
+/* Whether cell i is on its ledger (within tol_as) and inside 0..soc_hi: no compare with a NaN is
+ * true, so a NaN cell never is. The checked step's vector loop is this, four cells at a time. */
+static inline bool pack_cell_good(const pack_t *k, int i, double soc_hi)
+{
+    return (fabs(pack_ledger_gap_as(k, i)) <= k->tol_as[i]) & (k->soc[i] >= 0.0) & (k->soc[i] <= soc_hi);
+}
+
 /* Sets a cell's true SOC from outside the physics (hot-add, tests), keeping the ledger honest. */
 void pack_set_soc(pack_t *k, int cell, double soc);
 
