@@ -78,9 +78,11 @@ char *trc_fixed(char *out, double x, int dec)
     case 4: ip = q / 10000u; fp = q % 10000u; break;
     default: ip = q / 100000u; fp = q % 100000u; break;
     }
-    /* Digits two at a time from a table of pairs: half the divisions of one at a time. */
-    char tmp[24];
-    int n = 24;
+    /* Digits two at a time from a table of pairs: half the divisions of one at a time. They
+     * end at tmp[16] and are copied as a fixed 16 bytes (ip <= 10^12: at most 13 digits), which
+     * the compiler inlines where a copy of the exact length would be a call to memcpy. */
+    char tmp[32] = {0};
+    int n = 16;
     while (ip >= 100u) {
         unsigned d2 = (unsigned)(ip % 100u);
         ip /= 100u;
@@ -93,8 +95,8 @@ char *trc_fixed(char *out, double x, int dec)
     } else {
         tmp[--n] = (char)('0' + (int)ip);
     }
-    memcpy(out, tmp + n, (size_t)(24 - n));
-    out += 24 - n;
+    memcpy(out, tmp + n, 16);
+    out += 16 - n;
     if (dec > 0) {
         *out++ = '.';
         int i = dec;

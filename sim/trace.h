@@ -19,7 +19,8 @@ typedef struct {
 void trc_header(FILE *f, int n);
 void trc_row(FILE *f, const trc_bank *b, const trc_pack *p, int n);
 
-/* Writes x as printf("%.*f", dec, x) would, byte for byte; returns the end (no terminator). */
+/* Writes x as printf("%.*f", dec, x) would, byte for byte; returns the end (no terminator).
+ * It may scribble up to 16 bytes past the end it returns: give it room for the number plus 16. */
 char *trc_fixed(char *out, double x, int dec);
 
 #endif

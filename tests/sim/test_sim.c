@@ -635,6 +635,7 @@ static void test_trace_fixed_is_printf(void)
         checked++;
     }
     double edge[] = {0.0, -0.0, 5e-324, -5e-324, 0.5, 1.5, 2.5, -2.5, 0.125, 0.375, 999999999999.99,
+                     999999999999.5, -999999999999.5,
                      1e12, -1e12, 1e300, INFINITY, -INFINITY, NAN};
     for (size_t i = 0; i < sizeof edge / sizeof edge[0]; i++)
         for (int dec = 0; dec <= 5; dec++) {
