@@ -909,18 +909,21 @@ int pol_step(pol_state *s, const pol_config *c, int64_t now_ms, const rdg_readin
 
     /* 4. Tier with anti-flap; a spike forces the red tier. */
     int top = c->n_tiers - 1;
-    int raw, relaxed;
-    if (out->spread_valid) {
-        raw = tier_lookup_both(c->tier_spread_pct, c->n_tiers, out->spread_pct,
-                               c->unlock_hysteresis_pct, &relaxed);
-    } else {
-        /* No SOC at all: nothing to justify loosening, nothing new to tighten on. */
-        raw = 0;
-        relaxed = s->flap.init ? s->flap.applied : 0;
-    }
+    /* No SOC at all: nothing new to tighten on (and, below, nothing to justify loosening). */
+    int raw = out->spread_valid ? tier_lookup(c->tier_spread_pct, c->n_tiers, out->spread_pct) : 0;
     out->spike = v.spike_pack >= 0;
     if (out->spike)
-        raw = relaxed = top;
+        raw = top;
+    int relaxed = raw;   /* looked up only when the anti-flap will read it */
+    if (tier_flap_wants_relaxed(&s->flap, raw)) {
+        if (out->spike)
+            relaxed = top;
+        else if (out->spread_valid)
+            relaxed = tier_lookup_relaxed(c->tier_spread_pct, c->n_tiers, out->spread_pct,
+                                          c->unlock_hysteresis_pct);
+        else
+            relaxed = s->flap.applied;
+    }
     out->tier = tier_flap_update(&s->flap, now_ms, raw, relaxed,
                                  (int64_t)(c->unlock_hold_s * 1000.0));
     if (out->tier < 0 || out->tier > top) {

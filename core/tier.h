@@ -10,17 +10,19 @@
 /* Raw tier of a spread, for n_tiers tiers with n_tiers - 1 increasing boundaries (percentage
  * points). Tier i (0 < i < n_tiers - 1) applies from spread >= bound[i-1]; the last tier needs
  * spread > its boundary. So with 5/10/15: 4.99 -> 0, 5.00 -> 1, 10.00 -> 2, 15.00 -> 2, 15.01 -> 3.
- * (The three lookups are inline: the policy asks for them every tick.) */
+ * (The lookups are inline: the policy asks for the raw tier every tick.) */
 static inline int tier_lookup(const double *bound_pct, int n_tiers, double spread_pct)
 {
     int tier = 0;
-    for (int i = 0; i < n_tiers - 1; i++) {
-        /* The original design keeps 10..15 inclusive in the 66 % tier: only the last
-         * boundary is strict. */
-        bool last = (i == n_tiers - 2);
-        if (last ? spread_pct > bound_pct[i] : spread_pct >= bound_pct[i])
+    /* The original design keeps 10..15 inclusive in the 66 % tier: only the last boundary is
+     * strict, taken after the loop (a test per boundary of which one it is cost as much as the
+     * comparison). */
+    const int last = n_tiers - 2;
+    for (int i = 0; i < last; i++)
+        if (spread_pct >= bound_pct[i])
             tier = i + 1;
-    }
+    if (last >= 0 && spread_pct > bound_pct[last])
+        tier = last + 1;
     return tier;
 }
 
@@ -33,28 +35,6 @@ static inline int tier_lookup_relaxed(const double *bound_pct, int n_tiers, doub
     for (int i = 0; i < n_tiers - 1; i++)
         if (spread_pct >= bound_pct[i] - hyst_pct)
             tier = i + 1;
-    return tier;
-}
-
-/* tier_lookup, returned, and tier_lookup_relaxed, in *relaxed, in one pass over the boundaries. */
-static inline int tier_lookup_both(const double *bound_pct, int n_tiers, double spread_pct,
-                                   double hyst_pct, int *relaxed)
-{
-    int tier = 0, rel = 0;
-    const int last = n_tiers - 2;   /* the one strict boundary, taken after the loop */
-    for (int i = 0; i < last; i++) {
-        if (spread_pct >= bound_pct[i])
-            tier = i + 1;
-        if (spread_pct >= bound_pct[i] - hyst_pct)
-            rel = i + 1;
-    }
-    if (last >= 0) {
-        if (spread_pct > bound_pct[last])
-            tier = last + 1;
-        if (spread_pct >= bound_pct[last] - hyst_pct)
-            rel = last + 1;
-    }
-    *relaxed = rel;
     return tier;
 }
 
@@ -76,6 +56,14 @@ typedef struct {
 } tier_flap;
 
 void tier_flap_init(tier_flap *f);
+
+/* Whether tier_flap_update(f, ..., raw, relaxed, ...) looks at relaxed: only with a history and
+ * raw looser than the applied tier. Otherwise any relaxed >= raw gives the same update, and a
+ * caller can spare the lookup (the usual tick holds or tightens). */
+static inline bool tier_flap_wants_relaxed(const tier_flap *f, int raw)
+{
+    return f->init && raw < f->applied;
+}
 
 /* One update. raw: the tier the present spread calls for; relaxed: the tier it is in when
  * every boundary moves down by the hysteresis (relaxed >= raw). A tighter raw tier applies at once; a looser
