@@ -10,9 +10,23 @@
  * exact, so the result equals libm's for every input, sign of zero included. */
 #define EXACT_WHOLE 4503599627370496.0   /* 2^52 */
 
+/* x in [+0.0, 2^52): one unsigned compare of its bits (-0.0, every negative, NaN and 2^52 up
+ * are above 2^52's bits). There truncation is floor and the result's sign is x's, +: the usual
+ * case of both functions (spreads, deltas, tier amps), which then need no copysign. */
+static inline int exact_small_nonneg(double x)
+{
+    uint64_t bits;
+    __builtin_memcpy(&bits, &x, sizeof bits);
+    return bits < UINT64_C(0x4330000000000000);   /* the bits of 2^52 */
+}
+
 /* round(): half away from zero. */
 static inline double exact_round(double x)
 {
+    if (exact_small_nonneg(x)) {
+        double t = (double)(int64_t)x;
+        return x - t >= 0.5 ? t + 1.0 : t;
+    }
     if (!(fabs(x) < EXACT_WHOLE))
         return round(x);
     double t = (double)(int64_t)x;
@@ -27,6 +41,8 @@ static inline double exact_round(double x)
 /* floor(). */
 static inline double exact_floor(double x)
 {
+    if (exact_small_nonneg(x))
+        return (double)(int64_t)x;
     if (!(fabs(x) < EXACT_WHOLE))
         return floor(x);
     double t = (double)(int64_t)x;
