@@ -771,6 +771,34 @@ static int reason_key(const pol_config *c, const pol_state *s, const pol_output 
     return len;
 }
 
+/* The usual pack: a fresh reading with every field that the vector check passes, and so online
+ * (accepted_online: the stale timeout is not negative), with its cells, and no longer rejected.
+ * Takes it as the general way in pol_step does, without its tests of what is known here, and
+ * returns true; the caller marks it online and with its cells. Any other reading: false, and
+ * nothing done. */
+static inline __attribute__((always_inline)) bool accept_usual(pol_state *s, const pol_config *c,
+                                                               const rdg_reading *r, int i, int64_t now_ms,
+                                                               const rdg_bounds *bounds, bool accepted_online,
+                                                               bank_view *v, share_both_in *sh, pol_pack_out *p)
+{
+    if (!(r->fresh && (r->present & ALL_FIELDS) == ALL_FIELDS && accepted_online &&
+          rdg_usual_values_ok(r, bounds)))
+        return false;
+    rdg_reading *g = &s->last_good[i];
+    *g = *r;
+    s->has_good[i] = true;
+    s->last_good_ms[i] = now_ms;
+    s->rejected_now[i] = false;
+    p->state = POL_PACK_ONLINE;
+    add_pack(v, c, g, i, ALL_FIELDS, true, sh);
+    p->has_soc = true;
+    p->soc_pct = g->soc_pct;
+    p->rejected_now = false;
+    p->rejected_count = s->rejected_count[i];
+    p->last_verdict = s->last_verdict[i];
+    return true;
+}
+
 int pol_step(pol_state *s, const pol_config *c, int64_t now_ms, const rdg_reading *readings,
              int n, pol_output *out)
 {
@@ -800,30 +828,26 @@ int pol_step(pol_state *s, const pol_config *c, int64_t now_ms, const rdg_readin
     /* A reading accepted now is online now (now_ms - now_ms <= stale_ms) unless the timeout is
      * negative, which only an unchecked config has. */
     const bool accepted_online = stale_ms >= 0;
-    for (int i = 0; i < n; i++) {
+    /* The usual bank, every pack usual, in a loop of its own: away from the general way's code
+     * its running aggregates keep to registers, which one loop for both spilled. From the first
+     * other pack on, the loop below (which still takes a usual pack the short way). */
+    int first_other = 0;
+    while (first_other < n && accept_usual(s, c, &readings[first_other], first_other, now_ms, &bounds,
+                                           accepted_online, &v, &sh, &out->pack[first_other])) {
+        had_cells |= 1u << first_other;
+        online |= 1u << first_other;
+        n_online++;
+        first_other++;
+    }
+    for (int i = first_other; i < n; i++) {
         const uint32_t bit = 1u << i;
         const rdg_reading *r = &readings[i];
         rdg_reading *g = &s->last_good[i];
         pol_pack_out *p = &out->pack[i];
-        /* The usual pack: a fresh reading with every field that the vector check passes, and so
-         * online, with its cells, and no longer rejected. What the general way below does with
-         * it, without its tests of what is known here. */
-        if (r->fresh && (r->present & ALL_FIELDS) == ALL_FIELDS && accepted_online &&
-            rdg_usual_values_ok(r, &bounds)) {
+        if (accept_usual(s, c, r, i, now_ms, &bounds, accepted_online, &v, &sh, p)) {
             had_cells |= bit;
-            *g = *r;
-            s->has_good[i] = true;
-            s->last_good_ms[i] = now_ms;
-            s->rejected_now[i] = false;
             online |= bit;
             n_online++;
-            p->state = POL_PACK_ONLINE;
-            add_pack(&v, c, g, i, ALL_FIELDS, true, &sh);
-            p->has_soc = true;
-            p->soc_pct = g->soc_pct;
-            p->rejected_now = false;
-            p->rejected_count = s->rejected_count[i];
-            p->last_verdict = s->last_verdict[i];
             continue;
         }
         bool quiet = false;   /* the reading's alarm levels are all zero, known already */
