@@ -262,7 +262,7 @@ typedef struct {
     int n_soc, n_v;
     double soc_min, soc_max;
     bool weighted;            /* soc_mode is POL_SOC_WEIGHTED: only then the weighted sums */
-    double soc_wsum, cap_wsum;
+    double soc_wsum, cap_wsum;   /* bank_finish's (bank_rare) */
     /* Sums of fields that lie side by side in a reading, two at a time (lanes: the fields'
      * order), which halves the registers they take: voltage, current; installed, remaining. */
     rdg_f2 vi_sum, cap_ah;
@@ -273,9 +273,8 @@ typedef struct {
     double temp_max_c, temp_min_c;
     double min_cell_v, max_cell_v;
     int min_cell_pack, min_cell_id, max_cell_pack, max_cell_id;
-    double max_raw_delta_v;   /* the largest cell delta (max - min cell), not rounded; 0 if none */
     int spike_pack;
-    double overvoltage_sum_v;
+    double overvoltage_sum_v; /* bank_finish's (bank_rare) */
     double min_cvl_v;
     bool has_cvl;
     int n_blocking_charge, n_blocking_discharge;
@@ -313,14 +312,6 @@ static inline __attribute__((always_inline)) void add_pack(bank_view *v, const p
             v->soc_min = r->soc_pct;
         if (r->soc_pct > v->soc_max)
             v->soc_max = r->soc_pct;
-        if (v->weighted) {
-            if (has & RDG_BIT(RDG_INSTALLED_CAP)) {
-                v->soc_wsum += r->soc_pct * r->installed_cap_ah;
-                v->cap_wsum += r->installed_cap_ah;
-            } else {
-                v->incomplete |= WEIGHT_MISSING;
-            }
-        }
     }
     if (!partial) {
         const rdg_f2 vi = (rdg_f2)rdg_pair_at(r, offsetof(rdg_reading, voltage_v));
@@ -379,16 +370,8 @@ static inline __attribute__((always_inline)) void add_pack(bank_view *v, const p
             v->max_cell_pack = i;
             v->max_cell_id = r->max_cell_id;
         }
-        if (r->max_cell_v > c->cell_ovp_target_v)
-            v->overvoltage_sum_v += r->max_cell_v - c->cell_ovp_target_v;
     } else {
         v->cells_gone |= bit;
-    }
-    if ((has & RDG_BIT(RDG_MIN_CELL)) && (has & RDG_BIT(RDG_MAX_CELL))) {
-        /* Only the largest: see spike_pack. */
-        double raw = r->max_cell_v - r->min_cell_v;
-        if (raw > v->max_raw_delta_v)
-            v->max_raw_delta_v = raw;
     }
     if (has & RDG_BIT(RDG_CVL)) {
         if (partial)
@@ -434,18 +417,38 @@ static double delta_rounded(double raw_v)
     return exact_round(raw_v * 1e6) / 1e6;
 }
 
+/* Clearly below the spike threshold: 1 uV under it, delta_v * 1e6 rounds to at most the
+ * threshold's microvolts, and so does every smaller delta. (Up to 1e9 V, the product and
+ * spike_v - 1e-6 are off by less than 0.2 uV together, well inside the 0.5 uV the rounding
+ * leaves.) */
+static bool clearly_below_spike(double delta_v, double spike_v)
+{
+    return delta_v <= spike_v - 1e-6 && delta_v <= 1e9;
+}
+
 /* The pack whose cell delta spikes (-1 if none): the first online pack whose rounded delta is
- * above spike_cell_delta_v and above every other's (ties go to the first), max_raw_v being the
- * largest delta before rounding. The rounding is monotonic, so the largest rounded delta is that
- * of max_raw_v: one rounding a tick, none when max_raw_v is clearly below the threshold, and a
- * walk over the packs only when there is a spike. */
-static int spike_pack(const pol_state *s, const pol_config *c, uint32_t online, double max_raw_v)
+ * above spike_cell_delta_v and above every other's (ties go to the first). max_cell_v and
+ * min_cell_v are the bank's highest and lowest cells (-/+INFINITY if none). The rounding is
+ * monotonic, so the largest rounded delta is that of the largest raw one: one rounding a tick,
+ * and a walk over the packs only when the bank's own delta could make a spike. */
+static int spike_pack(const pol_state *s, const pol_config *c, uint32_t online, double max_cell_v,
+                      double min_cell_v)
 {
     const double spike_v = c->spike_cell_delta_v;
-    /* Clearly below: 1 uV under the threshold, max_raw_v * 1e6 rounds to at most the threshold's
-     * microvolts, and so does every delta. (Up to 1e9 V, the product and spike_v - 1e-6 are off
-     * by less than 0.2 uV together, well inside the 0.5 uV the rounding leaves.) */
-    if (max_raw_v <= spike_v - 1e-6 && max_raw_v <= 1e9)
+    /* Each pack's cells lie within the bank's, and the subtraction is monotonic: no pack's delta
+     * is above the bank's (or 0, the largest when no pack has both cells). A NaN bound walks. */
+    double bank_v = max_cell_v - min_cell_v;
+    if (bank_v <= 0.0)
+        bank_v = 0.0;
+    if (clearly_below_spike(bank_v, spike_v))
+        return -1;
+    double max_raw_v = 0.0;   /* the largest delta, before rounding */
+    for (uint32_t m = online; m != 0; m &= m - 1u) {
+        const rdg_reading *r = &s->last_good[__builtin_ctz(m)];
+        if (rdg_has(r, RDG_MIN_CELL) && rdg_has(r, RDG_MAX_CELL) && r->max_cell_v - r->min_cell_v > max_raw_v)
+            max_raw_v = r->max_cell_v - r->min_cell_v;
+    }
+    if (clearly_below_spike(max_raw_v, spike_v))
         return -1;
     const double top_v = delta_rounded(max_raw_v);
     if (!(top_v > 0.0 && top_v > spike_v))
@@ -482,7 +485,6 @@ static void bank_start(bank_view *v, const pol_config *c)
     v->max_cell_v = -INFINITY;
     v->min_cell_pack = v->max_cell_pack = -1;
     v->min_cell_id = v->max_cell_id = -1;
-    v->max_raw_delta_v = 0.0;
     v->overvoltage_sum_v = 0.0;
     v->min_cvl_v = INFINITY;
     v->has_cvl = false;
@@ -493,6 +495,35 @@ static void bank_start(bank_view *v, const pol_config *c)
 }
 
 static void bank_partial(const pol_config *c, const bank_view *v, pol_output *out);
+
+/* The sums only some ticks need, after the pass, from the online packs' last accepted readings in
+ * slot order (as running sums in the pass would add them): the cells' overvoltage, only when the
+ * highest cell is above the target (else it is 0); the capacity-weighted SOC, only in that mode.
+ * Out of the pass, whose running aggregates then keep to registers. */
+static void bank_rare(const pol_state *s, const pol_config *c, bank_view *v)
+{
+    const double target_v = c->cell_ovp_target_v;
+    if (v->max_cell_v > target_v) {
+        for (uint32_t m = v->online; m != 0; m &= m - 1u) {
+            const rdg_reading *r = &s->last_good[__builtin_ctz(m)];
+            if (rdg_has(r, RDG_MAX_CELL) && r->max_cell_v > target_v)
+                v->overvoltage_sum_v += r->max_cell_v - target_v;
+        }
+    }
+    if (v->weighted) {
+        for (uint32_t m = v->online; m != 0; m &= m - 1u) {
+            const rdg_reading *r = &s->last_good[__builtin_ctz(m)];
+            if (!rdg_has(r, RDG_SOC))
+                continue;
+            if (rdg_has(r, RDG_INSTALLED_CAP)) {
+                v->soc_wsum += r->soc_pct * r->installed_cap_ah;
+                v->cap_wsum += r->installed_cap_ah;
+            } else {
+                v->incomplete |= WEIGHT_MISSING;
+            }
+        }
+    }
+}
 
 /* The aggregates into *out, once every online pack is in v; and the share inputs. */
 static void bank_finish(const pol_state *s, const pol_config *c, bank_view *v, pol_output *out,
@@ -515,7 +546,8 @@ static void bank_finish(const pol_state *s, const pol_config *c, bank_view *v, p
     sh->cur_total_a = v->vi_sum[1];
     sh->count = v->n_online;
     v->cells_gone &= s->had_cells;
-    v->spike_pack = spike_pack(s, c, v->online, v->max_raw_delta_v);
+    bank_rare(s, c, v);
+    v->spike_pack = spike_pack(s, c, v->online, v->max_cell_v, v->min_cell_v);
 
     int n_on = v->n_online;
     /* Rounded to a millionth of a point so that 20.1 - 15.1 lands on the 5.00 boundary the
