@@ -178,12 +178,29 @@ static __attribute__((noinline, cold)) bool name_ledger_cell(inv_t *v, int64_t n
     return true;
 }
 
-/* inv_pack's checks, inlined into inv_packs (which runs them for every pack at every step).
- * With own_limits the pack's own CCL or DCL is computed here, and only where it is judged
- * (ccl_a and dcl_a are then ignored). */
+/* Which pack limit a step judges: the direction the bank flows. */
+typedef enum {
+    JUDGE_NONE,       /* no current, or the pack is not visible: both timers restart */
+    JUDGE_CCL,        /* charging */
+    JUDGE_FEED_IN,    /* charging with DC feed-in: the chargers ignore CCL by design */
+    JUDGE_DCL         /* discharging (and a NaN bank current, which no compare takes elsewhere) */
+} judge;
+
+static judge judge_for(const inv_t *v, double i_bank_a, bool visible)
+{
+    if (!visible || i_bank_a == 0.0)
+        return JUDGE_NONE;
+    if (i_bank_a > 0.0)
+        return v->s->dc_feed_in ? JUDGE_FEED_IN : JUDGE_CCL;
+    return JUDGE_DCL;
+}
+
+/* inv_pack's checks, inlined into inv_packs (which runs them for every pack at every step) with
+ * j a constant there. With own_limits the pack's own CCL or DCL is computed here, and only where
+ * it is judged (ccl_a and dcl_a are then ignored). */
 static inline __attribute__((always_inline)) bool check_pack(inv_t *v, int64_t now_ms, int k, const pack_t *p,
                                                              int ledger_bad, bool own_limits, double ccl_a,
-                                                             double dcl_a, double i_bank_a, bool visible)
+                                                             double dcl_a, double i_bank_a, judge j)
 {
     /* Charge conservation: the step itself counted the cells off their ledgers (in the cell
      * loop, where they are in registers); only then is the offending cell looked up. */
@@ -196,15 +213,16 @@ static inline __attribute__((always_inline)) bool check_pack(inv_t *v, int64_t n
      * timer restarts. Compares instead of fmax/fmin calls: tol_a is finite and the bank
      * current is finite in the branch that uses it, so a NaN pack current or limit takes the
      * same branch as with fmin/fmax. */
-    if (!visible || i_bank_a == 0.0) {
+    if (j == JUDGE_NONE) {
         v->over_ccl_since_ms[k] = v->over_dcl_since_ms[k] = -1;
         return true;
     }
-    if (i_bank_a > 0.0) {
+    if (j == JUDGE_FEED_IN) {
         v->over_dcl_since_ms[k] = -1;
-        /* With DC feed-in the chargers ignore CCL by design: only CVL and the cell guard protect. */
-        if (v->s->dc_feed_in)
-            return true;
+        return true;
+    }
+    if (j == JUDGE_CCL) {
+        v->over_dcl_since_ms[k] = -1;
         if (own_limits)
             ccl_a = pack_ccl_a(p);
         double pct = v->tol_frac * ccl_a;
@@ -245,17 +263,33 @@ static inline __attribute__((always_inline)) bool check_pack(inv_t *v, int64_t n
 bool inv_pack(inv_t *v, int64_t now_ms, int k, const pack_t *p, int ledger_bad, double ccl_a,
               double dcl_a, double i_bank_a, bool visible)
 {
-    return check_pack(v, now_ms, k, p, ledger_bad, false, ccl_a, dcl_a, i_bank_a, visible);
+    return check_pack(v, now_ms, k, p, ledger_bad, false, ccl_a, dcl_a, i_bank_a,
+                      judge_for(v, i_bank_a, visible));
+}
+
+/* inv_packs for one direction of the bank, inlined with j a constant at each call. */
+static inline __attribute__((always_inline)) bool check_packs(inv_t *v, int64_t now_ms, const pack_t *packs, int n,
+                                                              const int *ledger_bad, double i_bank_a,
+                                                              const pol_output *out, judge j)
+{
+    for (int k = 0; k < n; k++) {
+        bool visible = out->pack[k].state == POL_PACK_ONLINE;
+        if (!check_pack(v, now_ms, k, &packs[k], ledger_bad[k], true, NAN, NAN, i_bank_a,
+                        visible ? j : JUDGE_NONE))
+            return false;
+    }
+    return true;
 }
 
 bool inv_packs(inv_t *v, int64_t now_ms, const pack_t *packs, int n, const int *ledger_bad,
                double i_bank_a, const pol_output *out)
 {
-    for (int k = 0; k < n; k++) {
-        /* Each pack's own limit, of the direction the bank flows, where it is judged. */
-        if (!check_pack(v, now_ms, k, &packs[k], ledger_bad[k], true, NAN, NAN, i_bank_a,
-                        out->pack[k].state == POL_PACK_ONLINE))
-            return false;
-    }
-    return true;
+    /* The bank's direction is the same for every pack: one loop for each, so that the checks of
+     * the other directions drop out of it. */
+    judge j = judge_for(v, i_bank_a, true);
+    if (j == JUDGE_CCL)
+        return check_packs(v, now_ms, packs, n, ledger_bad, i_bank_a, out, JUDGE_CCL);
+    if (j == JUDGE_DCL)
+        return check_packs(v, now_ms, packs, n, ledger_bad, i_bank_a, out, JUDGE_DCL);
+    return check_packs(v, now_ms, packs, n, ledger_bad, i_bank_a, out, j);
 }
