@@ -54,15 +54,17 @@ bool inv_sum_wide(inv_t *v, int64_t now_ms, double i_bank_a, const bus_t *b, dou
  * instructions. */
 static inline bool inv_sum(inv_t *v, int64_t now_ms, double i_bank_a, const bus_t *b, const double *i_a)
 {
-    double sum = 0.0, mag = fabs(i_bank_a);
-    for (int k = 0; k < b->n; k++) {
+    double sum = 0.0;
+    for (int k = 0; k < b->n; k++)
         sum += i_a[k];
-        mag += fabs(i_a[k]);
-    }
     double gap = fabs(sum - i_bank_a);
-    /* The scale only widens the bound: a gap within it without the scale needs no scale. */
-    if (gap <= 1e-12 * mag + 1e-12)
+    /* The terms of the scale only widen the bound: a gap within it with the bank current's
+     * alone needs no more. */
+    if (gap <= 1e-12 * fabs(i_bank_a) + 1e-12)
         return true;
+    double mag = fabs(i_bank_a);
+    for (int k = 0; k < b->n; k++)
+        mag += fabs(i_a[k]);
     return inv_sum_wide(v, now_ms, i_bank_a, b, sum, mag, gap);
 }
 
