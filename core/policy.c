@@ -256,7 +256,8 @@ static int pack_label(const rdg_reading *r, int slot)
  * may alias anything, made it reload every field after each one). */
 typedef struct {
     uint32_t online;          /* bit per pack slot */
-    uint32_t cells_gone;      /* online packs that reported their highest cell before and not now */
+    uint32_t cells_gone;      /* online packs that reported their highest cell before and not now
+                               * (bank_finish's) */
     int n_online;
     int n_partial;            /* online packs with a field missing: the others count at the end */
     int n_soc, n_v;
@@ -278,7 +279,7 @@ typedef struct {
     double min_cvl_v;
     bool has_cvl;
     int n_blocking_charge, n_blocking_discharge;
-    uint32_t blocks_chg, blocks_dis, no_ccl, no_dcl;   /* for the share inputs' masks */
+    uint32_t blocks_chg, blocks_dis;   /* FET open: for the share members */
     uint8_t alarm[RDG_AL_COUNT];
 } bank_view;
 
@@ -299,7 +300,7 @@ _Static_assert(RDG_PAIRED(voltage_v, current_a) && RDG_PAIRED(installed_cap_ah, 
  * no need to look. */
 static inline __attribute__((always_inline)) void add_pack(bank_view *v, const pol_config *c,
                                                            const rdg_reading *r, int i, uint32_t has,
-                                                           bool quiet, share_both_in *sh)
+                                                           bool quiet)
 {
     const uint32_t bit = 1u << i;
     const bool partial = has != ALL_FIELDS;
@@ -314,9 +315,7 @@ static inline __attribute__((always_inline)) void add_pack(bank_view *v, const p
             v->soc_max = r->soc_pct;
     }
     if (!partial) {
-        const rdg_f2 vi = (rdg_f2)rdg_pair_at(r, offsetof(rdg_reading, voltage_v));
-        v->vi_sum += vi;
-        sh->current_a[i] = vi[1];   /* the share inputs from the same loads */
+        v->vi_sum += (rdg_f2)rdg_pair_at(r, offsetof(rdg_reading, voltage_v));
     } else {
         if (has & RDG_BIT(RDG_VOLTAGE)) {
             v->vi_sum[0] += r->voltage_v;
@@ -342,9 +341,7 @@ static inline __attribute__((always_inline)) void add_pack(bank_view *v, const p
             v->temp_min_c = r->temperature_c;
     }
     if (!partial) {
-        const rdg_f2 caps = (rdg_f2)rdg_pair_at(r, offsetof(rdg_reading, installed_cap_ah));
-        v->cap_ah += caps;
-        sh->cap_ah[i] = caps[0];
+        v->cap_ah += (rdg_f2)rdg_pair_at(r, offsetof(rdg_reading, installed_cap_ah));
     } else {
         if (has & RDG_BIT(RDG_INSTALLED_CAP))
             v->cap_ah[0] += r->installed_cap_ah;
@@ -364,14 +361,10 @@ static inline __attribute__((always_inline)) void add_pack(bank_view *v, const p
         v->min_cell_pack = i;
         v->min_cell_id = r->min_cell_id;
     }
-    if (has & RDG_BIT(RDG_MAX_CELL)) {
-        if (r->max_cell_v > v->max_cell_v) {
-            v->max_cell_v = r->max_cell_v;
-            v->max_cell_pack = i;
-            v->max_cell_id = r->max_cell_id;
-        }
-    } else {
-        v->cells_gone |= bit;
+    if ((has & RDG_BIT(RDG_MAX_CELL)) && r->max_cell_v > v->max_cell_v) {
+        v->max_cell_v = r->max_cell_v;
+        v->max_cell_pack = i;
+        v->max_cell_id = r->max_cell_id;
     }
     if (has & RDG_BIT(RDG_CVL)) {
         if (partial)
@@ -397,18 +390,6 @@ static inline __attribute__((always_inline)) void add_pack(bank_view *v, const p
                 v->alarm[a] = r->alarm[a];
         }
     }
-
-    if (partial) {
-        sh->cap_ah[i] = has & RDG_BIT(RDG_INSTALLED_CAP) ? r->installed_cap_ah : NAN;
-        sh->current_a[i] = has & RDG_BIT(RDG_CURRENT) ? r->current_a : NAN;
-    }
-    if (!(has & RDG_BIT(RDG_CCL)))
-        v->no_ccl |= bit;
-    if (!(has & RDG_BIT(RDG_DCL)))
-        v->no_dcl |= bit;
-    const rdg_f2 limits = (rdg_f2)rdg_pair_at(r, offsetof(rdg_reading, ccl_a));
-    sh->ccl_a[i] = limits[0];
-    sh->dcl_a[i] = limits[1];
 }
 
 /* A cell delta as the spike test sees it: in microvolts, for the same reason as the spread. */
@@ -464,12 +445,11 @@ static int spike_pack(const pol_state *s, const pol_config *c, uint32_t online, 
 }
 
 /* The running aggregates before the first pack. */
-static void bank_start(bank_view *v, const pol_config *c)
+static inline __attribute__((always_inline)) void bank_start(bank_view *v, const pol_config *c)
 {
     v->online = 0;
     v->n_online = 0;
     v->n_partial = 0;
-    v->cells_gone = 0;
     v->n_soc = v->n_v = 0;
     v->soc_min = INFINITY;
     v->soc_max = -INFINITY;
@@ -489,7 +469,7 @@ static void bank_start(bank_view *v, const pol_config *c)
     v->min_cvl_v = INFINITY;
     v->has_cvl = false;
     v->n_blocking_charge = v->n_blocking_discharge = 0;
-    v->blocks_chg = v->blocks_dis = v->no_ccl = v->no_dcl = 0;
+    v->blocks_chg = v->blocks_dis = 0;
     for (int a = 0; a < RDG_AL_COUNT; a++)
         v->alarm[a] = 0;
 }
@@ -525,19 +505,46 @@ static void bank_rare(const pol_state *s, const pol_config *c, bank_view *v)
     }
 }
 
-/* The aggregates into *out, once every online pack is in v; and the share inputs. */
-static void bank_finish(const pol_state *s, const pol_config *c, bank_view *v, pol_output *out,
-                        share_both_in *sh)
+/* The aggregates into *out, once every online pack is in v; and the share inputs. Inlined
+ * always: v is pol_step's local, kept in registers, which a call would force to memory. */
+static inline __attribute__((always_inline)) void bank_finish(const pol_state *s, const pol_config *c,
+                                                              bank_view *v, pol_output *out, share_both_in *sh)
 {
     /* Every pack with every field has a CVL (the other counts are bank_partial's). */
     if (v->n_online > v->n_partial)
         v->has_cvl = true;
-    /* The share inputs' arrays are written for online packs only: share_step_both reads them at
-     * members, which are online. */
+    /* The online packs that lack a field, by field: none but in a bank with a partial pack. */
+    uint32_t no_cap = 0, no_cur = 0, no_ccl = 0, no_dcl = 0, no_max_cell = 0;
+    if (v->n_partial > 0) {
+        for (uint32_t m = v->online; m != 0; m &= m - 1u) {
+            const int i = __builtin_ctz(m);
+            const uint32_t has = s->last_good[i].present, bit = 1u << i;
+            if (!(has & RDG_BIT(RDG_INSTALLED_CAP)))
+                no_cap |= bit;
+            if (!(has & RDG_BIT(RDG_CURRENT)))
+                no_cur |= bit;
+            if (!(has & RDG_BIT(RDG_CCL)))
+                no_ccl |= bit;
+            if (!(has & RDG_BIT(RDG_DCL)))
+                no_dcl |= bit;
+            if (!(has & RDG_BIT(RDG_MAX_CELL)))
+                no_max_cell |= bit;
+        }
+    }
+    v->cells_gone = no_max_cell & s->had_cells;
+    /* The share inputs, read in place in the online packs' last accepted readings (share_step_both
+     * reads them at members, which are online). */
     sh->chg_member = v->online & ~v->blocks_chg;
     sh->dis_member = v->online & ~v->blocks_dis;
-    sh->has_ccl = v->online & ~v->no_ccl;
-    sh->has_dcl = v->online & ~v->no_dcl;
+    sh->has_ccl = v->online & ~no_ccl;
+    sh->has_dcl = v->online & ~no_dcl;
+    sh->has_cap = v->online & ~no_cap;
+    sh->has_cur = v->online & ~no_cur;
+    const char *packs = (const char *)s->last_good;
+    sh->cap_ah = (share_col){packs, sizeof(rdg_reading), offsetof(rdg_reading, installed_cap_ah)};
+    sh->current_a = (share_col){packs, sizeof(rdg_reading), offsetof(rdg_reading, current_a)};
+    sh->ccl_a = (share_col){packs, sizeof(rdg_reading), offsetof(rdg_reading, ccl_a)};
+    sh->dcl_a = (share_col){packs, sizeof(rdg_reading), offsetof(rdg_reading, dcl_a)};
     /* With every online pack reporting every field and taking charge, the charge members are the
      * online packs and their sums are the bank's, added the same way: share_step_both need not
      * add them again. */
@@ -545,7 +552,6 @@ static void bank_finish(const pol_state *s, const pol_config *c, bank_view *v, p
     sh->cap_total_ah = v->cap_ah[0];
     sh->cur_total_a = v->vi_sum[1];
     sh->count = v->n_online;
-    v->cells_gone &= s->had_cells;
     bank_rare(s, c, v);
     v->spike_pack = spike_pack(s, c, v->online, v->max_cell_v, v->min_cell_v);
 
@@ -811,7 +817,7 @@ static int reason_key(const pol_config *c, const pol_state *s, const pol_output 
 static inline __attribute__((always_inline)) bool accept_usual(pol_state *s, const pol_config *c,
                                                                const rdg_reading *r, int i, int64_t now_ms,
                                                                const rdg_bounds *bounds, bool accepted_online,
-                                                               bank_view *v, share_both_in *sh, pol_pack_out *p)
+                                                               bank_view *v, pol_pack_out *p)
 {
     if (!(r->fresh && (r->present & ALL_FIELDS) == ALL_FIELDS && accepted_online &&
           rdg_usual_values_ok(r, bounds)))
@@ -822,7 +828,7 @@ static inline __attribute__((always_inline)) bool accept_usual(pol_state *s, con
     s->last_good_ms[i] = now_ms;
     s->rejected_now[i] = false;
     p->state = POL_PACK_ONLINE;
-    add_pack(v, c, g, i, ALL_FIELDS, true, sh);
+    add_pack(v, c, g, i, ALL_FIELDS, true);
     p->has_soc = true;
     p->soc_pct = g->soc_pct;
     p->rejected_now = false;
@@ -865,7 +871,7 @@ int pol_step(pol_state *s, const pol_config *c, int64_t now_ms, const rdg_readin
      * other pack on, the loop below (which still takes a usual pack the short way). */
     int first_other = 0;
     while (first_other < n && accept_usual(s, c, &readings[first_other], first_other, now_ms, &bounds,
-                                           accepted_online, &v, &sh, &out->pack[first_other])) {
+                                           accepted_online, &v, &out->pack[first_other])) {
         had_cells |= 1u << first_other;
         online |= 1u << first_other;
         n_online++;
@@ -876,7 +882,7 @@ int pol_step(pol_state *s, const pol_config *c, int64_t now_ms, const rdg_readin
         const rdg_reading *r = &readings[i];
         rdg_reading *g = &s->last_good[i];
         pol_pack_out *p = &out->pack[i];
-        if (accept_usual(s, c, r, i, now_ms, &bounds, accepted_online, &v, &sh, p)) {
+        if (accept_usual(s, c, r, i, now_ms, &bounds, accepted_online, &v, p)) {
             had_cells |= bit;
             online |= bit;
             n_online++;
@@ -927,11 +933,11 @@ int pol_step(pol_state *s, const pol_config *c, int64_t now_ms, const rdg_readin
                 p->state = POL_PACK_ONLINE;
                 /* The usual reading, every field present, runs with no test of its present bits. */
                 if ((g->present & ALL_FIELDS) == ALL_FIELDS) {
-                    add_pack(&v, c, g, i, ALL_FIELDS, quiet, &sh);
+                    add_pack(&v, c, g, i, ALL_FIELDS, quiet);
                     p->has_soc = true;
                     p->soc_pct = g->soc_pct;
                 } else {
-                    add_pack(&v, c, g, i, g->present, false, &sh);
+                    add_pack(&v, c, g, i, g->present, false);
                     p->has_soc = rdg_has(g, RDG_SOC);
                     p->soc_pct = p->has_soc ? g->soc_pct : NAN;
                 }

@@ -63,14 +63,29 @@ static inline double *share_at(share_out o, int i)
     return (double *)(void *)(o.base + (size_t)i * o.stride);
 }
 
-/* Both directions' inputs in one place, as a caller gathers them in one pass over the packs:
- * the charge direction is the share_in {chg_member, has_ccl, cap_ah, current_a, ccl_a}, the
- * discharge one {dis_member, has_dcl, cap_ah, current_a, dcl_a}. */
+/* Where pack i's input is read: the double at base + i * stride + offset bytes, an array (a
+ * stride of sizeof(double), offset 0) or a field of the caller's per-pack records (the size of
+ * a record, the field's offset), read in place. Columns of the same records share base and
+ * stride, so that inlined the address of a pack's record is worked out once for all of them. */
+typedef struct {
+    const char *base;
+    size_t stride, offset;
+} share_col;
+
+static inline double share_col_at(share_col c, int i)
+{
+    return *(const double *)(const void *)(c.base + (size_t)i * c.stride + c.offset);
+}
+
+/* Both directions' inputs in one place, as a caller has them: the charge direction is the
+ * share_in {chg_member, has_ccl, cap_ah, current_a, ccl_a}, the discharge one {dis_member,
+ * has_dcl, cap_ah, current_a, dcl_a}, with a member's capacity (current) unknown, as if NaN,
+ * where has_cap (has_cur) has no bit for it: the columns are not read there. */
 typedef struct {
     uint32_t chg_member, dis_member;
     uint32_t has_ccl, has_dcl;
-    double cap_ah[SHARE_MAX_PACKS], current_a[SHARE_MAX_PACKS];
-    double ccl_a[SHARE_MAX_PACKS], dcl_a[SHARE_MAX_PACKS];
+    uint32_t has_cap, has_cur;
+    share_col cap_ah, current_a, ccl_a, dcl_a;
     /* A caller that has added up the charge members' capacities and currents already (each
      * known, from 0.0 in pack order, as the passes add them) may say so here and spare the
      * passes a walk: sums_given true, and the totals and the count of members. */
@@ -78,6 +93,14 @@ typedef struct {
     double cap_total_ah, cur_total_a;
     int count;
 } share_both_in;
+
+/* One direction's inputs as the passes read them: share_in's, or share_both_in's for one
+ * direction, as columns. */
+typedef struct {
+    uint32_t member, has_limit;
+    uint32_t has_cap, has_cur;   /* as share_both_in's */
+    share_col cap_ah, current_a, limit_a;
+} share_cols;
 
 /* Both directions of one tick: the same as share_step(s_chg, charge inputs, n, +1, ...) into
  * bound[0] and share_step(s_dis, discharge inputs, n, -1, ...) into bound[1], to the bit. When
@@ -106,19 +129,19 @@ typedef struct {
 
 /* The sums run over the members in pack order (set bit by set bit), so they are the same to
  * the bit as a loop over every pack that skips the others. */
-static inline __attribute__((always_inline)) share_sums share_sum_members(const share_in *in,
+static inline __attribute__((always_inline)) share_sums share_sum_members(const share_cols *in,
                                                                           uint32_t member, double sign)
 {
-    const double *cap_ah = in->cap_ah, *current_a = in->current_a;
     share_sums t = {0.0, 0.0, 0, true, true};
     for (uint32_t m = member; m != 0; m &= m - 1u) {
         int i = __builtin_ctz(m);
         t.count++;
-        if (isnan(cap_ah[i]))
+        double cap = in->has_cap & (1u << i) ? share_col_at(in->cap_ah, i) : NAN;
+        if (isnan(cap))
             t.cap_known = false;
         else
-            t.cap_total += cap_ah[i];
-        double c = sign * current_a[i];
+            t.cap_total += cap;
+        double c = in->has_cur & (1u << i) ? sign * share_col_at(in->current_a, i) : NAN;
         if (isnan(c))
             t.cur_known = false;
         else
@@ -130,15 +153,16 @@ static inline __attribute__((always_inline)) share_sums share_sum_members(const 
 /* The rest of share_step, once the sums are known: one pass to share and bound, and no
  * intermediate arrays (an earlier version built capacity, measured and smoothed shares in
  * four calls, which cost more than the arithmetic). slots = share_slots_below(n); pack i's
- * share goes to share_at(used, i). Inlined: the
- * call cost more than the usual capacity pass over three packs, and the sign folds. */
+ * share goes to share_at(used, i). The sums say every member's current (when measured) or
+ * capacity (when by capacity) is known: those are read without a look at the masks. Inlined:
+ * the call cost more than the usual capacity pass over three packs, and the sign folds. */
 static inline __attribute__((always_inline)) double
-share_from(share_smoother *s, const share_in *in, uint32_t member, const share_sums *t, int n, uint32_t slots,
+share_from(share_smoother *s, const share_cols *in, uint32_t member, const share_sums *t, int n, uint32_t slots,
            double sign, double min_bank_a, double alpha, share_out used, int *binding)
 {
     /* In locals: the compiler cannot tell that the stores of the shares and to s->sm[] leave
      * them be. */
-    const double *cap_ah = in->cap_ah, *current_a = in->current_a, *limit_a = in->limit_a;
+    const share_col cap_ah = in->cap_ah, current_a = in->current_a, limit_a = in->limit_a;
     const uint32_t has_limit = in->has_limit;
     const double cur_total = t->cur_total;
     bool measured = t->cur_known && cur_total >= min_bank_a && cur_total > 0.0;
@@ -157,7 +181,7 @@ share_from(share_smoother *s, const share_in *in, uint32_t member, const share_s
             bool in_member = (member & (1u << i)) != 0;
             double inst = 0.0;
             if (in_member) {
-                double c = sign * current_a[i];
+                double c = sign * share_col_at(current_a, i);
                 inst = c > 0.0 ? c / cur_total : 0.0;
             }
             double sm = restart ? inst : s->sm[i] + alpha * (inst - s->sm[i]);
@@ -165,7 +189,7 @@ share_from(share_smoother *s, const share_in *in, uint32_t member, const share_s
             double share = sm > inst ? sm : inst;
             *share_at(used, i) = share;
             if (in_member && (has_limit & (1u << i)) && share > 1e-9) {
-                double l = limit_a[i] / share;
+                double l = share_col_at(limit_a, i) / share;
                 if (l < best) {
                     best = l;
                     bind = i;
@@ -181,10 +205,10 @@ share_from(share_smoother *s, const share_in *in, uint32_t member, const share_s
             const double cap_total = t->cap_total;
             for (uint32_t m = member; m != 0; m &= m - 1u) {
                 int i = __builtin_ctz(m);
-                double share = cap_ah[i] / cap_total;
+                double share = share_col_at(cap_ah, i) / cap_total;
                 *share_at(used, i) = share;
                 if ((has_limit & (1u << i)) && share > 1e-9) {
-                    double l = limit_a[i] / share;
+                    double l = share_col_at(limit_a, i) / share;
                     if (l < best) {
                         best = l;
                         bind = i;
@@ -199,7 +223,7 @@ share_from(share_smoother *s, const share_in *in, uint32_t member, const share_s
                 int i = __builtin_ctz(m);
                 *share_at(used, i) = share;
                 if ((has_limit & (1u << i)) && share > 1e-9) {
-                    double l = limit_a[i] / share;
+                    double l = share_col_at(limit_a, i) / share;
                     if (l < best) {
                         best = l;
                         bind = i;
@@ -220,11 +244,11 @@ static inline bool share_measures(const share_sums *t, double min_bank_a)
 
 /* One direction's bound from a capacity share already worked out: share_from's capacity pass but
  * for the division, for a member set walked alongside another direction's. */
-static inline void share_bound_from(double share, int i, uint32_t has_limit, const double *limit_a,
+static inline void share_bound_from(double share, int i, uint32_t has_limit, share_col limit_a,
                                     double *best, int *bind)
 {
     if ((has_limit & (1u << i)) && share > 1e-9) {
-        double l = limit_a[i] / share;
+        double l = share_col_at(limit_a, i) / share;
         if (l < *best) {
             *best = l;
             *bind = i;
@@ -238,9 +262,11 @@ static inline void share_step_both(share_smoother *s_chg, share_smoother *s_dis,
 {
     const uint32_t slots = share_slots_below(n);
     const uint32_t chg_member = in->chg_member & slots, dis_member = in->dis_member & slots;
-    const share_in chg_in = {in->chg_member, in->has_ccl, in->cap_ah, in->current_a, in->ccl_a},
-                   dis_in = {in->dis_member, in->has_dcl, in->cap_ah, in->current_a, in->dcl_a};
-    const share_in *chg = &chg_in, *dis = &dis_in;
+    const share_cols chg_in = {in->chg_member, in->has_ccl, in->has_cap, in->has_cur, in->cap_ah, in->current_a,
+                               in->ccl_a},
+                     dis_in = {in->dis_member, in->has_dcl, in->has_cap, in->has_cur, in->cap_ah, in->current_a,
+                               in->dcl_a};
+    const share_cols *chg = &chg_in, *dis = &dis_in;
     share_sums tc = in->sums_given ? (share_sums){in->cap_total_ah, in->cur_total_a, in->count, true, true}
                                    : share_sum_members(chg, chg_member, +1.0);
     share_sums td;
@@ -259,7 +285,7 @@ static inline void share_step_both(share_smoother *s_chg, share_smoother *s_dis,
         /* The usual tick: too little bank current either way, so both directions share by capacity
          * over the same members, with the same shares: share_from's capacity pass for both at once
          * (it leaves the smoothers alone), each share divided out once. */
-        const double *cap_ah = in->cap_ah, *chg_limit_a = in->ccl_a, *dis_limit_a = in->dcl_a;
+        const share_col cap_ah = in->cap_ah, chg_limit_a = in->ccl_a, dis_limit_a = in->dcl_a;
         const uint32_t chg_has = in->has_ccl, dis_has = in->has_dcl;
         const double cap_total = tc.cap_total;
         for (uint32_t m = slots & ~chg_member; m != 0; m &= m - 1u)
@@ -268,7 +294,7 @@ static inline void share_step_both(share_smoother *s_chg, share_smoother *s_dis,
         int chg_bind = -1, dis_bind = -1;
         for (uint32_t m = chg_member; m != 0; m &= m - 1u) {
             int i = __builtin_ctz(m);
-            double share = cap_ah[i] / cap_total;
+            double share = share_col_at(cap_ah, i) / cap_total;
             *share_at(chg_used, i) = *share_at(dis_used, i) = share;
             share_bound_from(share, i, chg_has, chg_limit_a, &chg_best, &chg_bind);
             share_bound_from(share, i, dis_has, dis_limit_a, &dis_best, &dis_bind);

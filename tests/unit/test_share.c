@@ -1,6 +1,7 @@
 /* Suite share: capacity and measured shares, the smoothing, the pack-share limit, and share_step
  * against a reference model built from the four separate steps it fuses. */
 #include <math.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "share.h"
@@ -276,13 +277,23 @@ static void test_fused_equals_reference(void)
 }
 
 /* ---- Property: share_step_both gives what share_step gives for each direction, to the bit:
- * the same members or not, measured, by capacity (its one-pass path for both) or equal shares,
- * the members' sums its own or the caller's. */
+ * the same members or not, measured, by capacity (its one-pass path for both, and its loop for
+ * a bank of members with every limit) or equal shares, the members' sums its own or the
+ * caller's; its inputs read in place in records, an unknown capacity or current (no bit in
+ * has_cap, has_cur) as share_step's NaN. */
+
+/* A caller's per-pack record, its inputs among other fields. */
+typedef struct {
+    double before;
+    double cap_ah, current_a;
+    int other;
+    double ccl_a, dcl_a;
+} pack_rec;
 
 static void test_both_equals_two_steps(void)
 {
     tu_rng_state = tu_seed ^ 0x424f5448ull;
-    int mismatches = 0, both_by_capacity = 0;
+    int mismatches = 0, both_by_capacity = 0, every_limit = 0;
     for (int run = 0; run < 300 && mismatches == 0; run++) {
         share_smoother bc, bd, sc, sd;
         /* Zeroed first: compared whole, padding and all. */
@@ -299,20 +310,42 @@ static void test_both_equals_two_steps(void)
         double min_a = tu_rng_next() % 5 == 0 ? 0.0 : tu_rng_uniform(0.0, 40.0);
         double scale = tu_rng_next() % 2 ? 1.0 : 0.1;   /* small currents: capacity both ways */
         for (int tick = 0; tick < 50 && mismatches == 0; tick++) {
-            static share_both_in in;
-            double *cap = in.cap_ah, *cur = in.current_a;
+            pack_rec recs[SHARE_MAX_PACKS];
+            double cap[SHARE_MAX_PACKS], cur[SHARE_MAX_PACKS], ccl[SHARE_MAX_PACKS], dcl[SHARE_MAX_PACKS];
+            share_both_in in;
+            memset(&in, 0, sizeof in);
+            in.has_cap = in.has_cur = ~0u;
             for (int i = 0; i < n; i++) {
-                cap[i] = maybe_nan(tu_rng_next() % 4 == 0 ? 140.0 : tu_rng_uniform(50.0, 300.0));
-                cur[i] = maybe_nan(scale * tu_rng_uniform(-60.0, 60.0));
-                in.ccl_a[i] = tu_rng_next() % 10 == 0 ? 0.0 : tu_rng_uniform(0.0, 200.0);
-                in.dcl_a[i] = tu_rng_next() % 10 == 0 ? 0.0 : tu_rng_uniform(0.0, 200.0);
+                pack_rec *r = &recs[i];
+                r->before = NAN;
+                r->other = -1;
+                r->cap_ah = cap[i] = maybe_nan(tu_rng_next() % 4 == 0 ? 140.0 : tu_rng_uniform(50.0, 300.0));
+                r->current_a = cur[i] = maybe_nan(scale * tu_rng_uniform(-60.0, 60.0));
+                r->ccl_a = ccl[i] = tu_rng_next() % 10 == 0 ? 0.0 : tu_rng_uniform(0.0, 200.0);
+                r->dcl_a = dcl[i] = tu_rng_next() % 10 == 0 ? 0.0 : tu_rng_uniform(0.0, 200.0);
+                /* Unknown by its mask: NaN to share_step, garbage in the record. */
+                if (tu_rng_next() % 16 == 0) {
+                    in.has_cap &= ~(1u << i);
+                    cap[i] = NAN;
+                    r->cap_ah = 1e300;
+                }
+                if (tu_rng_next() % 16 == 0) {
+                    in.has_cur &= ~(1u << i);
+                    cur[i] = NAN;
+                    r->current_a = -1e300;
+                }
             }
+            const char *base = (const char *)recs;
+            in.cap_ah = (share_col){base, sizeof(pack_rec), offsetof(pack_rec, cap_ah)};
+            in.current_a = (share_col){base, sizeof(pack_rec), offsetof(pack_rec, current_a)};
+            in.ccl_a = (share_col){base, sizeof(pack_rec), offsetof(pack_rec, ccl_a)};
+            in.dcl_a = (share_col){base, sizeof(pack_rec), offsetof(pack_rec, dcl_a)};
             uint32_t member = tu_rng_next() % 8 == 0 ? (uint32_t)tu_rng_next() : 0xffffffffu;
             uint32_t dis_member = tu_rng_next() % 4 == 0 ? member & (uint32_t)tu_rng_next() : member;
             in.chg_member = member;
             in.dis_member = dis_member;
-            in.has_ccl = (uint32_t)tu_rng_next() | 0x0f0f0f0fu;
-            in.has_dcl = (uint32_t)tu_rng_next() | 0x00ff00ffu;
+            in.has_ccl = tu_rng_next() % 2 ? ~0u : (uint32_t)tu_rng_next() | 0x0f0f0f0fu;
+            in.has_dcl = tu_rng_next() % 2 ? ~0u : (uint32_t)tu_rng_next() | 0x00ff00ffu;
             /* Half the time the charge members' sums come from the caller, as the policy gives
              * them when every member's capacity and current are known. */
             in.sums_given = false;
@@ -332,8 +365,8 @@ static void test_both_equals_two_steps(void)
                 in.cur_total_a = cur_total;
                 in.count = count;
             }
-            share_in chg = {member, in.has_ccl, cap, cur, in.ccl_a};
-            share_in dis = {dis_member, in.has_dcl, cap, cur, in.dcl_a};
+            share_in chg = {member, in.has_ccl, cap, cur, ccl};
+            share_in dis = {dis_member, in.has_dcl, cap, cur, dcl};
             double bcu[SHARE_MAX_PACKS], bdu[SHARE_MAX_PACKS], scu[SHARE_MAX_PACKS], sdu[SHARE_MAX_PACKS];
             share_bound bound[2];
             int cb, db;
@@ -349,8 +382,9 @@ static void test_both_equals_two_steps(void)
             if (!same)
                 mismatches++;
             /* Coverage: ticks on the one-pass path (same members, neither way measured, every
-             * member's capacity known). */
-            uint32_t m = n < 32 ? member & ((1u << n) - 1u) : member;
+             * member's capacity known), and those with every pack a member with both limits. */
+            uint32_t slots = n < 32 ? (1u << n) - 1u : ~0u;
+            uint32_t m = member & slots;
             double net = 0.0, caps = 0.0;
             for (int i = 0; i < n; i++)
                 if (m & (1u << i)) {
@@ -358,11 +392,14 @@ static void test_both_equals_two_steps(void)
                     caps += cap[i];
                 }
             bool measured = !isnan(net) && ((net >= min_a && net > 0.0) || (-net >= min_a && -net > 0.0));
-            both_by_capacity += (dis_member & ((n < 32 ? 1u << n : 0u) - 1u)) == m && !measured && caps > 0.0;
+            bool one_pass = (dis_member & slots) == m && !measured && caps > 0.0;
+            both_by_capacity += one_pass;
+            every_limit += one_pass && m == slots && (in.has_ccl & in.has_dcl & slots) == slots;
         }
     }
     CU_ASSERT_EQUAL(mismatches, 0);
     CU_ASSERT(both_by_capacity > 100);
+    CU_ASSERT(every_limit > 50);
 }
 
 void suite_share(void)
