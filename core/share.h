@@ -292,12 +292,24 @@ static inline void share_step_both(share_smoother *s_chg, share_smoother *s_dis,
             *share_at(chg_used, __builtin_ctz(m)) = *share_at(dis_used, __builtin_ctz(m)) = 0.0;
         double chg_best = INFINITY, dis_best = INFINITY;
         int chg_bind = -1, dis_bind = -1;
-        for (uint32_t m = chg_member; m != 0; m &= m - 1u) {
-            int i = __builtin_ctz(m);
-            double share = share_col_at(cap_ah, i) / cap_total;
-            *share_at(chg_used, i) = *share_at(dis_used, i) = share;
-            share_bound_from(share, i, chg_has, chg_limit_a, &chg_best, &chg_bind);
-            share_bound_from(share, i, dis_has, dis_limit_a, &dis_best, &dis_bind);
+        if (chg_member == slots && (chg_has & dis_has & slots) == slots) {
+            /* The usual bank: every pack a member with both limits. The same steps in pack order,
+             * with the masks known to be full (a walk over the bits and a look at the masks cost
+             * more than the loop). */
+            for (int i = 0; i < n; i++) {
+                double share = share_col_at(cap_ah, i) / cap_total;
+                *share_at(chg_used, i) = *share_at(dis_used, i) = share;
+                share_bound_from(share, i, ~0u, chg_limit_a, &chg_best, &chg_bind);
+                share_bound_from(share, i, ~0u, dis_limit_a, &dis_best, &dis_bind);
+            }
+        } else {
+            for (uint32_t m = chg_member; m != 0; m &= m - 1u) {
+                int i = __builtin_ctz(m);
+                double share = share_col_at(cap_ah, i) / cap_total;
+                *share_at(chg_used, i) = *share_at(dis_used, i) = share;
+                share_bound_from(share, i, chg_has, chg_limit_a, &chg_best, &chg_bind);
+                share_bound_from(share, i, dis_has, dis_limit_a, &dis_best, &dis_bind);
+            }
         }
         bound[0] = (share_bound){chg_best, chg_bind};
         bound[1] = (share_bound){dis_best, dis_bind};
