@@ -302,7 +302,6 @@ static inline __attribute__((always_inline)) void add_pack(bank_view *v, const p
                                                            const rdg_reading *r, int i, uint32_t has,
                                                            bool quiet)
 {
-    const uint32_t bit = 1u << i;
     const bool partial = has != ALL_FIELDS;
     if (partial)
         v->n_partial++;
@@ -376,11 +375,11 @@ static inline __attribute__((always_inline)) void add_pack(bank_view *v, const p
      * is left out of the share members, and the others share the bank current without it. */
     if ((has & RDG_BIT(RDG_ALLOW_CHARGE)) && !r->allow_charge) {
         v->n_blocking_charge++;
-        v->blocks_chg |= bit;
+        v->blocks_chg |= 1u << i;
     }
     if ((has & RDG_BIT(RDG_ALLOW_DISCHARGE)) && !r->allow_discharge) {
         v->n_blocking_discharge++;
-        v->blocks_dis |= bit;
+        v->blocks_dis |= 1u << i;
     }
     if (!quiet && c->forward_pack_alarms && !rdg_alarms_all_zero(r)) {
         /* Only the alarms present, set bit by set bit. */
@@ -870,12 +869,14 @@ int pol_step(pol_state *s, const pol_config *c, int64_t now_ms, const rdg_readin
      * its running aggregates keep to registers, which one loop for both spilled. From the first
      * other pack on, the loop below (which still takes a usual pack the short way). */
     int first_other = 0;
-    while (first_other < n && accept_usual(s, c, &readings[first_other], first_other, now_ms, &bounds,
-                                           accepted_online, &v, &out->pack[first_other])) {
-        had_cells |= 1u << first_other;
-        online |= 1u << first_other;
-        n_online++;
-        first_other++;
+    if (accepted_online) {
+        while (first_other < n && accept_usual(s, c, &readings[first_other], first_other, now_ms, &bounds,
+                                               true, &v, &out->pack[first_other]))
+            first_other++;
+        /* Packs 0 .. first_other - 1, each online now and with its cells. */
+        online = share_slots_below(first_other);
+        had_cells |= online;
+        n_online = first_other;
     }
     for (int i = first_other; i < n; i++) {
         const uint32_t bit = 1u << i;
