@@ -150,6 +150,53 @@ static inline __attribute__((always_inline)) share_sums share_sum_members(const 
     return t;
 }
 
+/* One member's part in its direction's bound, its share worked out: limit / share where it has
+ * a limit (a bit in has_limit, ~0u where all have one) and a share above 1e-9, the smallest
+ * binding, the first of equal ones. */
+static inline __attribute__((always_inline)) void share_bound_from(double share, int i, uint32_t has_limit, share_col limit_a,
+                                    double *best, int *bind)
+{
+    if ((has_limit & (1u << i)) && share > 1e-9) {
+        double l = share_col_at(limit_a, i) / share;
+        if (l < *best) {
+            *best = l;
+            *bind = i;
+        }
+    }
+}
+
+/* Pack i's measured share into used and its part in the bound: member and has_limit as
+ * share_from's, or ~0u where they are known to hold every pack. */
+static inline __attribute__((always_inline)) void
+share_measured_at(share_smoother *s, int i, uint32_t member, uint32_t has_limit, share_col current_a,
+                  share_col limit_a, double sign, double cur_total, bool restart, double alpha, share_out used,
+                  double *best, int *bind)
+{
+    bool in_member = (member & (1u << i)) != 0;
+    double inst = 0.0;
+    if (in_member) {
+        double c = sign * share_col_at(current_a, i);
+        inst = c > 0.0 ? c / cur_total : 0.0;
+    }
+    double sm = restart ? inst : s->sm[i] + alpha * (inst - s->sm[i]);
+    s->sm[i] = sm;
+    double share = sm > inst ? sm : inst;
+    *share_at(used, i) = share;
+    if (in_member)
+        share_bound_from(share, i, has_limit, limit_a, best, bind);
+}
+
+/* Member i's capacity share into used and its part in the bound (has_limit as in
+ * share_bound_from). */
+static inline __attribute__((always_inline)) void share_capacity_at(int i, uint32_t has_limit, share_col cap_ah,
+                                                                    share_col limit_a, double cap_total,
+                                                                    share_out used, double *best, int *bind)
+{
+    double share = share_col_at(cap_ah, i) / cap_total;
+    *share_at(used, i) = share;
+    share_bound_from(share, i, has_limit, limit_a, best, bind);
+}
+
 /* The rest of share_step, once the sums are known: one pass to share and bound, and no
  * intermediate arrays (an earlier version built capacity, measured and smoothed shares in
  * four calls, which cost more than the arithmetic). slots = share_slots_below(n); pack i's
@@ -176,25 +223,18 @@ share_from(share_smoother *s, const share_cols *in, uint32_t member, const share
      * stay in locals. */
     double best = INFINITY;
     int bind = -1;
+    /* The usual bank: every pack a member with a limit. The same steps with the masks known to
+     * be full (a look at them per pack, and a walk over the bits, cost more than the loop). */
+    const bool full = member == slots && (has_limit & slots) == slots;
     if (measured) {
-        for (int i = 0; i < n; i++) {
-            bool in_member = (member & (1u << i)) != 0;
-            double inst = 0.0;
-            if (in_member) {
-                double c = sign * share_col_at(current_a, i);
-                inst = c > 0.0 ? c / cur_total : 0.0;
-            }
-            double sm = restart ? inst : s->sm[i] + alpha * (inst - s->sm[i]);
-            s->sm[i] = sm;
-            double share = sm > inst ? sm : inst;
-            *share_at(used, i) = share;
-            if (in_member && (has_limit & (1u << i)) && share > 1e-9) {
-                double l = share_col_at(limit_a, i) / share;
-                if (l < best) {
-                    best = l;
-                    bind = i;
-                }
-            }
+        if (full) {
+            for (int i = 0; i < n; i++)
+                share_measured_at(s, i, ~0u, ~0u, current_a, limit_a, sign, cur_total, restart, alpha, used,
+                                  &best, &bind);
+        } else {
+            for (int i = 0; i < n; i++)
+                share_measured_at(s, i, member, has_limit, current_a, limit_a, sign, cur_total, restart, alpha,
+                                  used, &best, &bind);
         }
     } else {
         /* Members only, set bit by set bit, in pack order as before (the first of equal limits
@@ -203,17 +243,12 @@ share_from(share_smoother *s, const share_cols *in, uint32_t member, const share
             *share_at(used, __builtin_ctz(m)) = 0.0;
         if (t->cap_known && t->cap_total > 0.0) {
             const double cap_total = t->cap_total;
-            for (uint32_t m = member; m != 0; m &= m - 1u) {
-                int i = __builtin_ctz(m);
-                double share = share_col_at(cap_ah, i) / cap_total;
-                *share_at(used, i) = share;
-                if ((has_limit & (1u << i)) && share > 1e-9) {
-                    double l = share_col_at(limit_a, i) / share;
-                    if (l < best) {
-                        best = l;
-                        bind = i;
-                    }
-                }
+            if (full) {
+                for (int i = 0; i < n; i++)
+                    share_capacity_at(i, ~0u, cap_ah, limit_a, cap_total, used, &best, &bind);
+            } else {
+                for (uint32_t m = member; m != 0; m &= m - 1u)
+                    share_capacity_at(__builtin_ctz(m), has_limit, cap_ah, limit_a, cap_total, used, &best, &bind);
             }
         } else if (member != 0) {
             /* Equal shares. Only with members: with none, 1 / 0 is a division by zero that a
@@ -222,13 +257,7 @@ share_from(share_smoother *s, const share_cols *in, uint32_t member, const share
             for (uint32_t m = member; m != 0; m &= m - 1u) {
                 int i = __builtin_ctz(m);
                 *share_at(used, i) = share;
-                if ((has_limit & (1u << i)) && share > 1e-9) {
-                    double l = share_col_at(limit_a, i) / share;
-                    if (l < best) {
-                        best = l;
-                        bind = i;
-                    }
-                }
+                share_bound_from(share, i, has_limit, limit_a, &best, &bind);
             }
         }
     }
@@ -240,20 +269,6 @@ share_from(share_smoother *s, const share_cols *in, uint32_t member, const share
 static inline bool share_measures(const share_sums *t, double min_bank_a)
 {
     return t->cur_known && t->cur_total >= min_bank_a && t->cur_total > 0.0;
-}
-
-/* One direction's bound from a capacity share already worked out: share_from's capacity pass but
- * for the division, for a member set walked alongside another direction's. */
-static inline void share_bound_from(double share, int i, uint32_t has_limit, share_col limit_a,
-                                    double *best, int *bind)
-{
-    if ((has_limit & (1u << i)) && share > 1e-9) {
-        double l = share_col_at(limit_a, i) / share;
-        if (l < *best) {
-            *best = l;
-            *bind = i;
-        }
-    }
 }
 
 static inline void share_step_both(share_smoother *s_chg, share_smoother *s_dis, const share_both_in *in,

@@ -260,7 +260,10 @@ static void test_fused_equals_reference(void)
             uint32_t member = tu_rng_next() % 8 == 0 ? (uint32_t)tu_rng_next() : 0xffffffffu;
             if (n < 32)
                 member &= (1u << n) - 1u;
-            share_in in = {member, (uint32_t)tu_rng_next() | 0x0f0f0f0fu, cap, cur, lim};
+            /* Half the time every pack has a limit: with every pack a member, share_step's loops
+             * for a full bank. */
+            uint32_t has_limit = tu_rng_next() % 2 ? ~0u : (uint32_t)tu_rng_next() | 0x0f0f0f0fu;
+            share_in in = {member, has_limit, cap, cur, lim};
             double sign = tu_rng_next() % 2 ? +1.0 : -1.0;
             double fu[SHARE_MAX_PACKS], ru[SHARE_MAX_PACKS];
             int fb, rb;
