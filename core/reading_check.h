@@ -88,9 +88,11 @@ static inline bool rdg_plainly_ok(const rdg_reading *r, double cell_lo_v, double
 typedef double rdg_f2 __attribute__((vector_size(16)));
 typedef int64_t rdg_m2 __attribute__((vector_size(16)));
 
-/* The plausible cell range as rdg_usual_ok takes it, made once per tick by rdg_bounds_init. */
+/* The temperature's and the plausible cell range's bounds as rdg_usual_ok takes them, side by
+ * side as the temperature and the lowest cell are in a reading: made once per tick by
+ * rdg_bounds_init. */
 typedef struct {
-    rdg_f2 cell_lo_v, cell_hi_v;
+    rdg_f2 temp_cell_lo, temp_cell_hi;   /* (-60 C, lowest cell), (150 C, highest cell) */
 } rdg_bounds;
 
 static inline void rdg_bounds_init(rdg_bounds *b, double cell_lo_v, double cell_hi_v)
@@ -99,14 +101,14 @@ static inline void rdg_bounds_init(rdg_bounds *b, double cell_lo_v, double cell_
      * NaN bounds pass nothing, and every reading takes the full check. */
     if (!(cell_lo_v > -INFINITY && cell_hi_v < INFINITY))
         cell_lo_v = cell_hi_v = NAN;
-    b->cell_lo_v = (rdg_f2){cell_lo_v, cell_lo_v};
-    b->cell_hi_v = (rdg_f2){cell_hi_v, cell_hi_v};
+    b->temp_cell_lo = (rdg_f2){-60.0, cell_lo_v};
+    b->temp_cell_hi = (rdg_f2){150.0, cell_hi_v};
 }
 
 /* The fields rdg_usual_ok loads in pairs must lie side by side, as these pairs. */
 #define RDG_PAIRED(a, b) (offsetof(rdg_reading, b) == offsetof(rdg_reading, a) + sizeof(double))
 _Static_assert(RDG_PAIRED(soc_pct, voltage_v) && RDG_PAIRED(current_a, power_w) &&
-                   RDG_PAIRED(power_w, temperature_c) && RDG_PAIRED(min_cell_v, max_cell_v) &&
+                   RDG_PAIRED(temperature_c, min_cell_v) && RDG_PAIRED(min_cell_v, max_cell_v) &&
                    RDG_PAIRED(installed_cap_ah, remaining_cap_ah) && RDG_PAIRED(consumed_ah, cvl_v) &&
                    RDG_PAIRED(ccl_a, dcl_a),
                "rdg_usual_ok loads these fields in pairs");
@@ -125,7 +127,8 @@ typedef uint64_t rdg_u2 __attribute__((vector_size(16)));
 /* The usual reading, judged in a few vector compares: every field with a range present and in
  * it, cells in order, every alarm level zero. True only for a reading rdg_plainly_ok passes (the
  * same bounds: |x| <= L is |x| with its sign bit cleared, and x >= 0 is a clear sign bit, which
- * leaves out only -0.0; no bound is a subnormal, so flushing subnormals to zero changes nothing
+ * leaves out only -0.0; the highest cell is at least the lowest cell's bound when the lowest is
+ * and the two are in order; no bound is a subnormal, so flushing subnormals to zero changes nothing
  * that rdg_plainly_ok would not change the same way); false for
  * anything else, which then takes rdg_plainly_ok and, if that fails, rdg_first_fault. The policy
  * checks every fresh reading with it: a compare and a branch per bound cost most of the tick's
@@ -153,11 +156,13 @@ static inline bool rdg_usual_values_ok(const rdg_reading *r, const rdg_bounds *b
     n += (rdg_f2)x <= (rdg_f2){100.0, 1000.0};
     x = rdg_pair_at(r, offsetof(rdg_reading, current_a)) & abs_both;
     n += (rdg_f2)x <= (rdg_f2){10000.0, 1e7};
-    /* Power again (a |x| is at least -inf, or NaN), beside the temperature, which may be below 0. */
-    x = rdg_pair_at(r, offsetof(rdg_reading, power_w)) & abs_first;
-    n += ((rdg_f2)x >= (rdg_f2){-INFINITY, -60.0}) + ((rdg_f2)x <= (rdg_f2){1e7, 150.0});
+    /* The temperature, which may be below 0, beside the lowest cell: both bounds of each. */
+    x = rdg_pair_at(r, offsetof(rdg_reading, temperature_c));
+    n += ((rdg_f2)x >= b->temp_cell_lo) + ((rdg_f2)x <= b->temp_cell_hi);
+    /* The cells in order, and the highest at most the bound (so at least the lowest's bound):
+     * (min, max) <= (max, highest plausible). */
     x = rdg_pair_at(r, offsetof(rdg_reading, min_cell_v));
-    n += ((rdg_f2)x >= b->cell_lo_v) + ((rdg_f2)x <= b->cell_hi_v);
+    n += (rdg_f2)x <= (rdg_f2){((rdg_f2)x)[1], b->temp_cell_hi[1]};
     /* Across the two cell ids to the capacities. */
     x = rdg_pair_at(r, offsetof(rdg_reading, installed_cap_ah));
     signs |= x;   /* remaining >= 0; installed > 0 is the strict compare (no subnormal constant) */
@@ -169,11 +174,11 @@ static inline bool rdg_usual_values_ok(const rdg_reading *r, const rdg_bounds *b
     signs |= x;
     n += (rdg_f2)x <= (rdg_f2){10000.0, 10000.0};
     n += (rdg_m2)((rdg_u2)signs >> 63);
-    /* 10 compares in each lane: every one passed, and no sign bit in signs, leaves -10 there,
-     * and -20 in both only then. */
+    /* 9 compares in each lane: every one passed, and no sign bit in signs, leaves -9 there,
+     * and -18 in both only then. */
     int64_t lane[2];
     __builtin_memcpy(lane, &n, sizeof lane);
-    return lane[0] + lane[1] == -20 && r->min_cell_v <= r->max_cell_v;
+    return lane[0] + lane[1] == -18;
 }
 
 /* The same verdict by the full check alone, field by field in the documented order.
