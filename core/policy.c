@@ -1058,10 +1058,10 @@ int pol_step(pol_state *s, const pol_config *c, int64_t now_ms, const rdg_readin
      * wired in and charging, unseen (a dropout is not a disconnect). */
     /* The aggregation found the online ones; an offline one is looked at only when there is one. */
     uint32_t lost = v.cells_gone;
-    for (int i = 0; i < n && seen_offline >> i != 0; i++) {
+    for (uint32_t m = seen_offline & s->had_cells; m != 0; m &= m - 1u) {
+        const int i = __builtin_ctz(m);
         const rdg_reading *g = &s->last_good[i];
-        if ((seen_offline & s->had_cells & (1u << i)) && rdg_has(g, RDG_MAX_CELL) &&
-            g->max_cell_v >= c->cell_taper_start_v)
+        if (rdg_has(g, RDG_MAX_CELL) && g->max_cell_v >= c->cell_taper_start_v)
             lost |= 1u << i;
     }
     bool cells_lost = lost != 0;
@@ -1111,7 +1111,7 @@ int pol_step(pol_state *s, const pol_config *c, int64_t now_ms, const rdg_readin
      * until it is back, so none of its cells is charged into its BMS's trip (found by the seed
      * sweep: a pack silent for good at mid SOC was charged to its OVP). Decreases act at once;
      * the way back up is the CVL ramp. */
-    if (c->offline_cvl_v > 0.0 && cvl > c->offline_cvl_v && seen_offline != 0)
+    if (seen_offline != 0 && c->offline_cvl_v > 0.0 && cvl > c->offline_cvl_v)
         cvl = c->offline_cvl_v;
     if (s->outputs_init && cvl > s->cvl_out_v + c->cvl_ramp_v_per_s * dt_s)
         cvl = s->cvl_out_v + c->cvl_ramp_v_per_s * dt_s;
@@ -1119,7 +1119,7 @@ int pol_step(pol_state *s, const pol_config *c, int64_t now_ms, const rdg_readin
      * With ESS DC-coupled feed-in the solar chargers obey CVL only, so a CVL that drifts back up
      * to the packs' own (or the fallback) while nobody watches the cells would charge a high
      * cell into its over-voltage trip (found by the seed sweep). */
-    if (s->outputs_init && (too_few || cells_lost || bad_pack >= 0) && cvl > s->cvl_out_v)
+    if ((too_few || cells_lost || bad_pack >= 0) && s->outputs_init && cvl > s->cvl_out_v)
         cvl = s->cvl_out_v;
     /* With no pack to watch at all, no charger may push the bank above where it was last seen. */
     if (too_few && s->has_bank_v && cvl > s->last_bank_v)
