@@ -416,10 +416,9 @@ static int spike_pack(const pol_state *s, const pol_config *c, uint32_t online, 
 {
     const double spike_v = c->spike_cell_delta_v;
     /* Each pack's cells lie within the bank's, and the subtraction is monotonic: no pack's delta
-     * is above the bank's (or 0, the largest when no pack has both cells). A NaN bound walks. */
-    double bank_v = max_cell_v - min_cell_v;
-    if (bank_v <= 0.0)
-        bank_v = 0.0;
+     * is above the bank's, so when that is clearly below, the largest delta is too, or it is 0
+     * (no pack with both cells, or none above 0), which never spikes either. A NaN walks. */
+    const double bank_v = max_cell_v - min_cell_v;
     if (clearly_below_spike(bank_v, spike_v))
         return -1;
     double max_raw_v = 0.0;   /* the largest delta, before rounding */

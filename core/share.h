@@ -114,10 +114,11 @@ static inline void share_step_both(share_smoother *s_chg, share_smoother *s_dis,
 /* ---- The passes themselves, inline: the policy calls share_step_both once a tick, and the call
  * (twelve arguments, the registers saved around it) cost about a tenth of the step. */
 
-/* A bit for each of packs 0..n-1. */
+/* A bit for each of packs 0..n-1 (0 <= n <= 32): in 64 bits, where 1 << 32 is defined, without
+ * a branch for n = 32. */
 static inline uint32_t share_slots_below(int n)
 {
-    return n < 32 ? (1u << n) - 1u : ~0u;
+    return (uint32_t)((UINT64_C(1) << n) - 1u);
 }
 
 /* The members' sums one direction's shares come from. */
