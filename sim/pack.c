@@ -68,8 +68,8 @@ void pack_init(pack_t *k, double dt_s)
         k->dsoc_per_a[i] = dt_s / k->cap_as[i];
         k->r0f[i] = p->r0_ohm[i];
         k->bf[i] = p->r1_ohm[i] * (1.0 - k->alpha);
-        k->q_cell_as[i] = 0.0;
         k->c0_as[i] = p->cell_soc0[i] * k->cap_as[i];
+        k->q_cell_as[i] = k->c0_as[i];
         k->tol_as[i] = 1e-7 * k->cap_as[i];
         k->rsum_ohm += p->r0_ohm[i] + p->r1_ohm[i] * (1.0 - k->alpha);
         k->ocv[i] = ocv_v(k->soc[i]);
@@ -320,7 +320,7 @@ static inline __attribute__((always_inline)) int advance(pack_t *k, double i_a, 
         const v4l abs_mask = {INT64_MAX, INT64_MAX, INT64_MAX, INT64_MAX};
         v4l good = {0, 0, 0, 0};
         for (; ci + 4 <= n; ci += 4) {
-            v4d v1, bf, ocv, r0f, sd, bal, soc, dsoc, qc, cap, c0, tol;
+            v4d v1, bf, ocv, r0f, sd, bal, soc, dsoc, qc, cap, tol;
             LOAD4(v1, k->v1 + ci);
             LOAD4(bf, k->bf + ci);
             LOAD4(ocv, k->ocv + ci);
@@ -331,7 +331,6 @@ static inline __attribute__((always_inline)) int advance(pack_t *k, double i_a, 
             LOAD4(dsoc, k->dsoc_per_a + ci);
             LOAD4(qc, k->q_cell_as + ci);
             LOAD4(cap, k->cap_as + ci);
-            LOAD4(c0, k->c0_as + ci);
             LOAD4(tol, k->tol_as + ci);
             v1 = va * v1 + bf * vi;
             v4d v = ocv + r0f * vi + v1;
@@ -339,10 +338,10 @@ static inline __attribute__((always_inline)) int advance(pack_t *k, double i_a, 
             STORE4(k->v1 + ci, v1);
             STORE4(k->v + ci, v);
             STORE4(k->soc + ci, soc);
-            /* pack_cell_good, four cells at a time: got - want = soc cap - c0 - (bus - draw -
-             * sd t + cell ledger), good when |d| <= tol and 0 <= soc <= top (never for a NaN).
-             * A true lane is -1: subtracting counts the good cells. */
-            v4d d = soc * cap - c0 - vb + sd * ve - qc;
+            /* pack_cell_good, four cells at a time: got - want = soc cap - (cell ledger + bus -
+             * draw - sd t), good when |d| <= tol and 0 <= soc <= top (never for a NaN). A true
+             * lane is -1: subtracting counts the good cells. */
+            v4d d = soc * cap - qc - vb + sd * ve;
             v4d ad = (v4d)((v4l)d & abs_mask);
             good -= (ad <= tol) & (soc >= zero) & (soc <= top);
         }

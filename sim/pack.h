@@ -69,8 +69,9 @@ typedef struct {
     /* independent ledgers for the charge-conservation invariant (amp-seconds) */
     double q_bus_as;                       /* terminal current, integrated by the bus side */
     double q_draw_as;
-    double q_cell_as[PACK_MAX_CELLS];      /* balancer transfers and SOC set by events (hot-add, tests) */
-    double c0_as[PACK_MAX_CELLS];          /* initial charge, soc0 * capacity */
+    double q_cell_as[PACK_MAX_CELLS];      /* the cell's own: its initial charge, balancer transfers, SOC
+                                              set by events (hot-add, tests) */
+    double c0_as[PACK_MAX_CELLS];          /* initial charge, soc0 * capacity (for messages) */
     double tol_as[PACK_MAX_CELLS];         /* conservation tolerance: 1e-7 of the capacity */
 
     /* per-step linearisation */
@@ -179,12 +180,13 @@ static inline double pack_reported_soc(const pack_t *k)
     return floor(y) * r;
 }
 
-/* Charge conservation for cell i, in amp-seconds: got - want, the SOC's change against the
- * independent ledgers of every flow, soc cap - c0 - (bus - draw - sd t + cell ledger). */
+/* Charge conservation for cell i, in amp-seconds: got - want, the cell's charge against the
+ * independent ledgers of every flow, soc cap - (cell ledger + bus - draw - sd t); the cell's
+ * own ledger starts at its initial charge. */
 static inline double pack_ledger_gap_as(const pack_t *k, int i)
 {
     double base = k->q_bus_as - k->q_draw_as;
-    return k->soc[i] * k->cap_as[i] - k->c0_as[i] - base + k->p.sd_a[i] * k->elapsed_s - k->q_cell_as[i];
+    return k->soc[i] * k->cap_as[i] - k->q_cell_as[i] - base + k->p.sd_a[i] * k->elapsed_s;
 }
 
 /* Whether cell i is on its ledger (within tol_as) and inside 0..soc_hi: no compare with a NaN is
