@@ -364,10 +364,9 @@ static inline __attribute__((always_inline)) int advance(pack_t *k, double i_a, 
     k->imax = imax;
     k->imin = imin;
     if (check) {
-        if (vmax > k->win_vmax)
-            k->win_vmax = vmax;
-        if (vmin < k->win_vmin)
-            k->win_vmin = vmin;
+        /* Written as selects, which compile to max and min instructions (a NaN keeps the old). */
+        k->win_vmax = vmax > k->win_vmax ? vmax : k->win_vmax;
+        k->win_vmin = vmin < k->win_vmin ? vmin : k->win_vmin;
     }
     k->i_a = i_a;
     k->v_term = k->e_v + k->r_ohm * i_a;
