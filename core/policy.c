@@ -6,6 +6,7 @@
 #include "guard.h"
 #include "policy.h"
 #include "reading_check.h"
+#include "usual_paths.h"
 
 _Static_assert(POL_MAX_PACKS <= SHARE_MAX_PACKS, "share smoother too small");
 _Static_assert(POL_MAX_PACKS <= 32, "pack masks are 32 bits");
@@ -419,7 +420,7 @@ static int spike_pack(const pol_state *s, const pol_config *c, uint32_t online, 
      * is above the bank's, so when that is clearly below, the largest delta is too, or it is 0
      * (no pack with both cells, or none above 0), which never spikes either. A NaN walks. */
     const double bank_v = max_cell_v - min_cell_v;
-    if (clearly_below_spike(bank_v, spike_v))
+    if (POL_USUAL(POL_USUAL_SPIKE_BANK, clearly_below_spike(bank_v, spike_v)))
         return -1;
     double max_raw_v = 0.0;   /* the largest delta, before rounding */
     for (uint32_t m = online; m != 0; m &= m - 1u) {
@@ -427,7 +428,7 @@ static int spike_pack(const pol_state *s, const pol_config *c, uint32_t online, 
         if (rdg_has(r, RDG_MIN_CELL) && rdg_has(r, RDG_MAX_CELL) && r->max_cell_v - r->min_cell_v > max_raw_v)
             max_raw_v = r->max_cell_v - r->min_cell_v;
     }
-    if (clearly_below_spike(max_raw_v, spike_v))
+    if (POL_USUAL(POL_USUAL_SPIKE_PACKS, clearly_below_spike(max_raw_v, spike_v)))
         return -1;
     const double top_v = delta_rounded(max_raw_v);
     if (!(top_v > 0.0 && top_v > spike_v))
@@ -481,7 +482,8 @@ static void bank_partial(const pol_config *c, const bank_view *v, pol_output *ou
 static void bank_rare(const pol_state *s, const pol_config *c, bank_view *v)
 {
     const double target_v = c->cell_ovp_target_v;
-    if (v->max_cell_v > target_v) {
+    /* No cell above the target when the highest is not: the walk would add nothing. */
+    if (!POL_USUAL(POL_USUAL_OVP_SKIP, !(v->max_cell_v > target_v))) {
         for (uint32_t m = v->online; m != 0; m &= m - 1u) {
             const rdg_reading *r = &s->last_good[__builtin_ctz(m)];
             if (rdg_has(r, RDG_MAX_CELL) && r->max_cell_v > target_v)
@@ -513,7 +515,7 @@ static inline __attribute__((always_inline)) void bank_finish(const pol_state *s
         v->has_cvl = true;
     /* The online packs that lack a field, by field: none but in a bank with a partial pack. */
     uint32_t no_cap = 0, no_cur = 0, no_ccl = 0, no_dcl = 0, no_max_cell = 0;
-    if (v->n_partial > 0) {
+    if (!POL_USUAL(POL_USUAL_MASKS_SKIP, v->n_partial <= 0)) {
         for (uint32_t m = v->online; m != 0; m &= m - 1u) {
             const int i = __builtin_ctz(m);
             const uint32_t has = s->last_good[i].present, bit = 1u << i;
@@ -556,7 +558,7 @@ static inline __attribute__((always_inline)) void bank_finish(const pol_state *s
     int n_on = v->n_online;
     /* Rounded to a millionth of a point so that 20.1 - 15.1 lands on the 5.00 boundary the
      * user wrote, not on either side of it by float noise. */
-    if (v->n_partial == 0 && n_on > 0) {
+    if (POL_USUAL(POL_USUAL_BANK, v->n_partial == 0 && n_on > 0)) {
         /* The usual bank, every online pack with every field: every value below is valid, and
          * is what the general case gives then (all weights known, n_v = n_online). */
         out->soc_valid = out->spread_valid = out->voltage_valid = true;
@@ -811,14 +813,16 @@ static int reason_key(const pol_config *c, const pol_state *s, const pol_output 
  * (accepted_online: the stale timeout is not negative), with its cells, and no longer rejected.
  * Takes it as the general way in pol_step does, without its tests of what is known here, and
  * returns true; the caller marks it online and with its cells. Any other reading: false, and
- * nothing done. */
+ * nothing done. site: which of the two callers' fast paths this is (usual_paths.h). */
 static inline __attribute__((always_inline)) bool accept_usual(pol_state *s, const pol_config *c,
                                                                const rdg_reading *r, int i, int64_t now_ms,
                                                                const rdg_bounds *bounds, bool accepted_online,
-                                                               bank_view *v, pol_pack_out *p)
+                                                               bank_view *v, pol_pack_out *p,
+                                                               enum pol_usual_site site)
 {
-    if (!(r->fresh && (r->present & ALL_FIELDS) == ALL_FIELDS && accepted_online &&
-          rdg_usual_values_ok(r, bounds)))
+    (void)site;   /* only a test's count of the fast paths reads it */
+    if (!POL_USUAL(site, r->fresh && (r->present & ALL_FIELDS) == ALL_FIELDS && accepted_online &&
+                             rdg_usual_values_ok(r, bounds)))
         return false;
     rdg_reading *g = &s->last_good[i];
     *g = *r;
@@ -870,7 +874,7 @@ int pol_step(pol_state *s, const pol_config *c, int64_t now_ms, const rdg_readin
     int first_other = 0;
     if (accepted_online) {
         while (first_other < n && accept_usual(s, c, &readings[first_other], first_other, now_ms, &bounds,
-                                               true, &v, &out->pack[first_other]))
+                                               true, &v, &out->pack[first_other], POL_USUAL_BANK_PACK))
             first_other++;
         /* Packs 0 .. first_other - 1, each online now and with its cells. */
         online = share_slots_below(first_other);
@@ -882,7 +886,7 @@ int pol_step(pol_state *s, const pol_config *c, int64_t now_ms, const rdg_readin
         const rdg_reading *r = &readings[i];
         rdg_reading *g = &s->last_good[i];
         pol_pack_out *p = &out->pack[i];
-        if (accept_usual(s, c, r, i, now_ms, &bounds, accepted_online, &v, p)) {
+        if (accept_usual(s, c, r, i, now_ms, &bounds, accepted_online, &v, p, POL_USUAL_ACCEPT)) {
             had_cells |= bit;
             online |= bit;
             n_online++;
@@ -891,8 +895,8 @@ int pol_step(pol_state *s, const pol_config *c, int64_t now_ms, const rdg_readin
         bool quiet = false;   /* the reading's alarm levels are all zero, known already */
         if (r->fresh) {
             /* rdg_validate, with the usual reading's vector check in front of its fast path. */
-            quiet = rdg_usual_ok(r, &bounds);
-            rdg_verdict verdict = quiet || rdg_plainly_ok(r, cell_lo_v, cell_hi_v)
+            quiet = POL_USUAL(POL_USUAL_QUIET, rdg_usual_ok(r, &bounds));
+            rdg_verdict verdict = quiet || POL_USUAL(POL_USUAL_PLAINLY, rdg_plainly_ok(r, cell_lo_v, cell_hi_v))
                                       ? RDG_OK
                                       : rdg_first_fault(r, cell_lo_v, cell_hi_v);
             if (verdict == RDG_OK) {
@@ -932,7 +936,7 @@ int pol_step(pol_state *s, const pol_config *c, int64_t now_ms, const rdg_readin
                 n_online++;
                 p->state = POL_PACK_ONLINE;
                 /* The usual reading, every field present, runs with no test of its present bits. */
-                if ((g->present & ALL_FIELDS) == ALL_FIELDS) {
+                if (POL_USUAL(POL_USUAL_ALL_FIELDS, (g->present & ALL_FIELDS) == ALL_FIELDS)) {
                     add_pack(&v, c, g, i, ALL_FIELDS, quiet);
                     p->has_soc = true;
                     p->soc_pct = g->soc_pct;
@@ -977,7 +981,7 @@ int pol_step(pol_state *s, const pol_config *c, int64_t now_ms, const rdg_readin
     if (out->spike)
         raw = top;
     int relaxed = raw;   /* looked up only when the anti-flap will read it */
-    if (tier_flap_wants_relaxed(&s->flap, raw)) {
+    if (!POL_USUAL(POL_USUAL_RELAXED_SKIP, !tier_flap_wants_relaxed(&s->flap, raw))) {
         if (out->spike)
             relaxed = top;
         else if (out->spread_valid)
@@ -1027,7 +1031,7 @@ int pol_step(pol_state *s, const pol_config *c, int64_t now_ms, const rdg_readin
             consider(&ccl, 0.0, POL_LIM_CELL_STOP, out->max_cell_pack);
     }
     /* exp() once per distinct (dt, tau): the tick period is nearly always the same. */
-    if (dt_s != s->alpha_dt_s || c->share_tau_s != s->alpha_tau_s) {
+    if (!POL_USUAL(POL_USUAL_ALPHA_CACHE, dt_s == s->alpha_dt_s && c->share_tau_s == s->alpha_tau_s)) {
         s->alpha_dt_s = dt_s;
         s->alpha_tau_s = c->share_tau_s;
         s->alpha = c->share_tau_s > 0.0 ? 1.0 - exp(-dt_s / c->share_tau_s) : 1.0;
@@ -1152,7 +1156,7 @@ int pol_step(pol_state *s, const pol_config *c, int64_t now_ms, const rdg_readin
     /* Slots beyond n are cleared only when the bank shrank since the last tick: a caller that
      * reuses its output struct sees no stale packs, and the common case costs nothing. */
     int clear_to = s->last_n > n ? s->last_n : n;
-    if (!s->out_cleared) {
+    if (!POL_USUAL(POL_USUAL_CLEAR_SKIP, s->out_cleared)) {
         clear_to = POL_MAX_PACKS;
         s->out_cleared = true;
     }
@@ -1176,9 +1180,11 @@ int pol_step(pol_state *s, const pol_config *c, int64_t now_ms, const rdg_readin
     /* Word by word, unrolled: a key is one to four words (the limiter's first), most often two. */
     _Static_assert(REASON_KEY_MAX == 4, "the comparison below takes up to four words");
     const int64_t *had = s->reason_key;
-    bool same = s->reason_key_valid && key[0] == had[0] &&
-                (key_len < 2 || (key[1] == had[1] &&
-                                 (key_len < 3 || (key[2] == had[2] && (key_len < 4 || key[3] == had[3])))));
+    bool same = POL_USUAL(POL_USUAL_REASON_CACHE,
+                          s->reason_key_valid && key[0] == had[0] &&
+                              (key_len < 2 ||
+                               (key[1] == had[1] &&
+                                (key_len < 3 || (key[2] == had[2] && (key_len < 4 || key[3] == had[3]))))));
     if (!same) {
         s->reason_len = write_reason(c, s, out, &ccl, n_expected, s->reason);
         for (int i = 0; i < key_len; i++)
@@ -1188,7 +1194,7 @@ int pol_step(pol_state *s, const pol_config *c, int64_t now_ms, const rdg_readin
     /* The text and its NUL in one block copy; the length is trusted only where it is the
      * text's (a damaged snapshot takes the byte-by-byte way). */
     int64_t len = s->reason_len;
-    if (len >= 0 && len < POL_REASON_LEN && s->reason[len] == '\0') {
+    if (POL_USUAL(POL_USUAL_REASON_COPY, len >= 0 && len < POL_REASON_LEN && s->reason[len] == '\0')) {
         copy_bytes(out->reason, s->reason, (int)len + 1);
     } else {
         for (int i = 0; i < POL_REASON_LEN; i++) {

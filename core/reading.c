@@ -2,6 +2,7 @@
 #include <math.h>
 
 #include "reading_check.h"
+#include "usual_paths.h"
 
 static const char *const alarm_names[RDG_AL_COUNT] = {
     [RDG_AL_LOW_VOLTAGE] = "LowVoltage",
@@ -56,7 +57,7 @@ static bool in_range(double x, double lo, double hi)
 
 rdg_verdict rdg_validate(const rdg_reading *r, double cell_lo_v, double cell_hi_v)
 {
-    return rdg_plainly_ok(r, cell_lo_v, cell_hi_v) ? RDG_OK : rdg_first_fault(r, cell_lo_v, cell_hi_v);
+    return POL_USUAL(POL_USUAL_VALIDATE, rdg_plainly_ok(r, cell_lo_v, cell_hi_v)) ? RDG_OK : rdg_first_fault(r, cell_lo_v, cell_hi_v);
 }
 
 rdg_verdict rdg_first_fault(const rdg_reading *r, double cell_lo_v, double cell_hi_v)

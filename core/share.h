@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "usual_paths.h"
+
 #define SHARE_MAX_PACKS 32
 
 /* Smoothed measured shares, one per direction. Caller-owned; do not rely on its contents. */
@@ -228,7 +230,7 @@ share_from(share_smoother *s, const share_cols *in, uint32_t member, const share
      * be full (a look at them per pack, and a walk over the bits, cost more than the loop). */
     const bool full = member == slots && (has_limit & slots) == slots;
     if (measured) {
-        if (full) {
+        if (POL_USUAL(POL_USUAL_MEASURED_FULL, full)) {
             for (int i = 0; i < n; i++)
                 share_measured_at(s, i, ~0u, ~0u, current_a, limit_a, sign, cur_total, restart, alpha, used,
                                   &best, &bind);
@@ -244,7 +246,7 @@ share_from(share_smoother *s, const share_cols *in, uint32_t member, const share
             *share_at(used, __builtin_ctz(m)) = 0.0;
         if (t->cap_known && t->cap_total > 0.0) {
             const double cap_total = t->cap_total;
-            if (full) {
+            if (POL_USUAL(POL_USUAL_CAPACITY_FULL, full)) {
                 for (int i = 0; i < n; i++)
                     share_capacity_at(i, ~0u, cap_ah, limit_a, cap_total, used, &best, &bind);
             } else {
@@ -283,11 +285,11 @@ static inline void share_step_both(share_smoother *s_chg, share_smoother *s_dis,
                      dis_in = {in->dis_member, in->has_dcl, in->has_cap, in->has_cur, in->cap_ah, in->current_a,
                                in->dcl_a};
     const share_cols *chg = &chg_in, *dis = &dis_in;
-    share_sums tc = in->sums_given ? (share_sums){in->cap_total_ah, in->cur_total_a, in->count, true, true}
+    share_sums tc = POL_USUAL(POL_USUAL_SUMS_GIVEN, in->sums_given) ? (share_sums){in->cap_total_ah, in->cur_total_a, in->count, true, true}
                                    : share_sum_members(chg, chg_member, +1.0);
     share_sums td;
     const bool same = dis_member == chg_member;   /* and the same capacities and currents */
-    if (same) {
+    if (POL_USUAL(POL_USUAL_SAME_SUMS, same)) {
         /* The same additions of the negated currents: rounding to nearest is symmetric, so their
          * sum is the negated sum, to the bit but for the sign of a zero, which nothing sees (the
          * net current counts only above zero). */
@@ -296,8 +298,8 @@ static inline void share_step_both(share_smoother *s_chg, share_smoother *s_dis,
     } else {
         td = share_sum_members(dis, dis_member, -1.0);
     }
-    if (same && !share_measures(&tc, min_bank_a) && !share_measures(&td, min_bank_a) && tc.cap_known &&
-        tc.cap_total > 0.0) {
+    if (POL_USUAL(POL_USUAL_SHARE_TICK, same && !share_measures(&tc, min_bank_a) &&
+                                            !share_measures(&td, min_bank_a) && tc.cap_known && tc.cap_total > 0.0)) {
         /* The usual tick: too little bank current either way, so both directions share by capacity
          * over the same members, with the same shares: share_from's capacity pass for both at once
          * (it leaves the smoothers alone), each share divided out once. */
@@ -308,7 +310,7 @@ static inline void share_step_both(share_smoother *s_chg, share_smoother *s_dis,
             *share_at(chg_used, __builtin_ctz(m)) = *share_at(dis_used, __builtin_ctz(m)) = 0.0;
         double chg_best = INFINITY, dis_best = INFINITY;
         int chg_bind = -1, dis_bind = -1;
-        if (chg_member == slots && (chg_has & dis_has & slots) == slots) {
+        if (POL_USUAL(POL_USUAL_SHARE_TICK_FULL, chg_member == slots && (chg_has & dis_has & slots) == slots)) {
             /* The usual bank: every pack a member with both limits. The same steps in pack order,
              * with the masks known to be full (a walk over the bits and a look at the masks cost
              * more than the loop). */
