@@ -407,6 +407,16 @@ static bool clearly_below_spike(double delta_v, double spike_v)
     return delta_v <= spike_v - 1e-6 && delta_v <= 1e9;
 }
 
+/* A pack's cell delta (highest less lowest cell) when it reports both cells: the one filter of
+ * both of spike_pack's walks, which must agree on the packs they take. */
+static inline bool pack_cell_delta(const rdg_reading *r, double *delta_v)
+{
+    if (!(rdg_has(r, RDG_MIN_CELL) && rdg_has(r, RDG_MAX_CELL)))
+        return false;
+    *delta_v = r->max_cell_v - r->min_cell_v;
+    return true;
+}
+
 /* The pack whose cell delta spikes (-1 if none): the first online pack whose rounded delta is
  * above spike_cell_delta_v and above every other's (ties go to the first). max_cell_v and
  * min_cell_v are the bank's highest and lowest cells (-/+INFINITY if none). The rounding is
@@ -419,14 +429,18 @@ static int spike_pack(const pol_state *s, const pol_config *c, uint32_t online, 
     /* Each pack's cells lie within the bank's, and the subtraction is monotonic: no pack's delta
      * is above the bank's, so when that is clearly below, the largest delta is too, or it is 0
      * (no pack with both cells, or none above 0), which never spikes either. A NaN walks. */
-    const double bank_v = max_cell_v - min_cell_v;
-    if (POL_USUAL(POL_USUAL_SPIKE_BANK, clearly_below_spike(bank_v, spike_v)))
+    const double bank_delta_v = max_cell_v - min_cell_v;
+    if (POL_USUAL(POL_USUAL_SPIKE_BANK, clearly_below_spike(bank_delta_v, spike_v)))
         return -1;
     double max_raw_v = 0.0;   /* the largest delta, before rounding */
+    int max_pack = -1;
     for (uint32_t m = online; m != 0; m &= m - 1u) {
-        const rdg_reading *r = &s->last_good[__builtin_ctz(m)];
-        if (rdg_has(r, RDG_MIN_CELL) && rdg_has(r, RDG_MAX_CELL) && r->max_cell_v - r->min_cell_v > max_raw_v)
-            max_raw_v = r->max_cell_v - r->min_cell_v;
+        const int i = __builtin_ctz(m);
+        double d_v;
+        if (pack_cell_delta(&s->last_good[i], &d_v) && d_v > max_raw_v) {
+            max_raw_v = d_v;
+            max_pack = i;
+        }
     }
     if (POL_USUAL(POL_USUAL_SPIKE_PACKS, clearly_below_spike(max_raw_v, spike_v)))
         return -1;
@@ -434,13 +448,14 @@ static int spike_pack(const pol_state *s, const pol_config *c, uint32_t online, 
     if (!(top_v > 0.0 && top_v > spike_v))
         return -1;   /* a zero delta, or one that rounds to zero, never counts */
     for (uint32_t m = online; m != 0; m &= m - 1u) {
-        int i = __builtin_ctz(m);
-        const rdg_reading *r = &s->last_good[i];
-        if (rdg_has(r, RDG_MIN_CELL) && rdg_has(r, RDG_MAX_CELL) &&
-            delta_rounded(r->max_cell_v - r->min_cell_v) == top_v)
+        const int i = __builtin_ctz(m);
+        double d_v;
+        if (pack_cell_delta(&s->last_good[i], &d_v) && delta_rounded(d_v) == top_v)
             return i;
     }
-    return -1;   /* not reached: max_raw_v is one of the packs' deltas */
+    /* Not reached: max_raw_v is max_pack's delta, which the walk above finds. Were it reached,
+     * that pack spikes: the safe side (no spike would leave the tier's CCL up). */
+    return max_pack;
 }
 
 /* The running aggregates before the first pack. */

@@ -92,7 +92,7 @@ typedef int64_t rdg_m2 __attribute__((vector_size(16)));
  * side as the temperature and the lowest cell are in a reading: made once per tick by
  * rdg_bounds_init. */
 typedef struct {
-    rdg_f2 temp_cell_lo, temp_cell_hi;   /* (-60 C, lowest cell), (150 C, highest cell) */
+    rdg_f2 temp_cell_lo, temp_cell_hi;   /* (-60 C, lowest plausible cell), (150 C, highest plausible cell) */
 } rdg_bounds;
 
 static inline void rdg_bounds_init(rdg_bounds *b, double cell_lo_v, double cell_hi_v)

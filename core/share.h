@@ -57,12 +57,12 @@ typedef struct {
  * stride of sizeof(double); a caller's per-pack records, the size of a record). */
 typedef struct {
     char *base;
-    size_t stride;
+    size_t stride_bytes;
 } share_out;
 
 static inline double *share_at(share_out o, int i)
 {
-    return (double *)(void *)(o.base + (size_t)i * o.stride);
+    return (double *)(void *)(o.base + (size_t)i * o.stride_bytes);
 }
 
 /* Where pack i's input is read: the double at base + i * stride + offset bytes, an array (a
@@ -71,12 +71,12 @@ static inline double *share_at(share_out o, int i)
  * stride, so that inlined the address of a pack's record is worked out once for all of them. */
 typedef struct {
     const char *base;
-    size_t stride, offset;
+    size_t stride_bytes, offset_bytes;
 } share_col;
 
 static inline double share_col_at(share_col c, int i)
 {
-    return *(const double *)(const void *)(c.base + (size_t)i * c.stride + c.offset);
+    return *(const double *)(const void *)(c.base + (size_t)i * c.stride_bytes + c.offset_bytes);
 }
 
 /* Both directions' inputs in one place, as a caller has them: the charge direction is the
