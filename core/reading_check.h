@@ -83,7 +83,7 @@ static inline bool rdg_plainly_ok(const rdg_reading *r, double cell_lo_v, double
  * (and clang's) vector extension: the core needs one of those two compilers. Never a parameter
  * of a function that is not inlined: passed by value, a vector's ABI differs between targets. */
 #if !defined(__GNUC__)
-#error "core/reading.h uses GCC vector extensions: build with gcc or clang"
+#error "core/reading_check.h uses GCC vector extensions: build with gcc or clang"
 #endif
 typedef double rdg_f2 __attribute__((vector_size(16)));
 typedef int64_t rdg_m2 __attribute__((vector_size(16)));

@@ -9,6 +9,10 @@
 
 #include "usual_paths.h"
 
+#if !defined(__GNUC__)
+#error "core/share.h uses GCC extensions (always_inline, __builtin_ctz): build with gcc or clang"
+#endif
+
 #define SHARE_MAX_PACKS 32
 
 /* Smoothed measured shares, one per direction. Caller-owned; do not rely on its contents. */
@@ -117,10 +121,11 @@ static inline void share_step_both(share_smoother *s_chg, share_smoother *s_dis,
  * (twelve arguments, the registers saved around it) cost about a tenth of the step. */
 
 /* A bit for each of packs 0..n-1 (0 <= n <= 32): in 64 bits, where 1 << 32 is defined, without
- * a branch for n = 32. */
+ * a branch for n = 32. The count is taken mod 64, so that no n is undefined behaviour (x86 and
+ * ARM shift by the count mod 64 anyway: it costs nothing); the callers keep n in 0..32. */
 static inline uint32_t share_slots_below(int n)
 {
-    return (uint32_t)((UINT64_C(1) << n) - 1u);
+    return (uint32_t)((UINT64_C(1) << ((unsigned)n & 63u)) - 1u);
 }
 
 /* The members' sums one direction's shares come from. */
