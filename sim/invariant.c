@@ -15,7 +15,8 @@ void inv_fmt_time(int64_t t_ms, char *buf, size_t len)
              (long long)(s % 60));
 }
 
-static __attribute__((cold)) bool violate(inv_t *v, int64_t t_ms, const char *name, int pack, int cell, const char *fmt, ...)
+static __attribute__((cold)) bool violate(inv_t *v, int64_t t_ms, const char *name, int pack, int cell,
+                                          const char *fmt, ...)
 {
     if (v->violated)
         return false;

@@ -2,8 +2,8 @@
 #ifndef BMSAGG_SIM_INVARIANT_H
 #define BMSAGG_SIM_INVARIANT_H
 
-#include <stdbool.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
