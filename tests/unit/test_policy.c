@@ -718,26 +718,14 @@ static void test_mixed_bank_aggregates(void)
     ASSERT_NEAR(out.installed_cap_ah, 840.0, 1e-9);
 }
 
-/* A pack reading with every field and these values (a 2 A charge, 53 V, 3.30 V lowest cell). */
-static void explicit_pack(rdg_reading *x, double soc_pct, double cap_ah, double ccl_a, double max_cell_v)
+/* tu_pack's reading charging at 2 A, with this CCL and highest cell. */
+static void explicit_pack(rdg_reading *x, double soc_pct, double ccl_a, double max_cell_v)
 {
-    rdg_clear(x);
-    x->fresh = true;
-    rdg_set(x, RDG_SOC, soc_pct);
-    rdg_set(x, RDG_VOLTAGE, 53.0);
+    tu_pack(x, soc_pct);
     rdg_set(x, RDG_CURRENT, 2.0);
     rdg_set(x, RDG_POWER, 106.0);
-    rdg_set(x, RDG_TEMPERATURE, 20.0);
-    rdg_set(x, RDG_MIN_CELL, 3.30);
     rdg_set(x, RDG_MAX_CELL, max_cell_v);
-    rdg_set(x, RDG_INSTALLED_CAP, cap_ah);
-    rdg_set(x, RDG_REMAINING_CAP, cap_ah * soc_pct / 100.0);
-    rdg_set(x, RDG_CONSUMED_AH, -10.0);
-    rdg_set(x, RDG_CVL, 55.2);
     rdg_set(x, RDG_CCL, ccl_a);
-    rdg_set(x, RDG_DCL, 200.0);
-    rdg_set(x, RDG_ALLOW_CHARGE, 1.0);
-    rdg_set(x, RDG_ALLOW_DISCHARGE, 1.0);
 }
 
 /* Two explicit packs, pack 2 without `field` (its value left at `stale`), three ticks. */
@@ -748,8 +736,8 @@ static void two_packs_one_without(enum rdg_field field, double stale, double max
     pol_init(&st);
     t_ms = 0;
     for (int k = 0; k < 3; k++) {
-        explicit_pack(&r[0], 80.0, 280.0, 200.0, max_cell_1_v);
-        explicit_pack(&r[1], 80.0, 280.0, 20.0, max_cell_2_v);
+        explicit_pack(&r[0], 80.0, 200.0, max_cell_1_v);
+        explicit_pack(&r[1], 80.0, 20.0, max_cell_2_v);
         rdg_set(&r[1], field, stale);
         r[1].present &= ~RDG_BIT(field);   /* the value stays behind, as a driver's struct keeps it */
         step(2);
@@ -773,8 +761,8 @@ static void test_missing_share_inputs(void)
     cfg.ramp_a_per_s = 1000.0;
     pol_init(&st);
     for (int k = 0; k < 3; k++) {
-        explicit_pack(&r[0], 80.0, 280.0, 200.0, 3.35);
-        explicit_pack(&r[1], 80.0, 280.0, 20.0, 3.35);
+        explicit_pack(&r[0], 80.0, 200.0, 3.35);
+        explicit_pack(&r[1], 80.0, 20.0, 3.35);
         rdg_set(&r[0], RDG_CURRENT, 30.0);
         rdg_set(&r[1], RDG_CURRENT, 0.0);
         r[1].present &= ~RDG_BIT(RDG_CURRENT);
@@ -805,8 +793,8 @@ static void test_missing_cells_after_the_pass(void)
     cfg.ramp_a_per_s = 1000.0;
     pol_init(&st);
     for (int k = 0; k < 3; k++) {
-        explicit_pack(&r[0], 80.0, 280.0, 200.0, 3.35);
-        explicit_pack(&r[1], 80.0, 280.0, 200.0, 3.44);
+        explicit_pack(&r[0], 80.0, 200.0, 3.35);
+        explicit_pack(&r[1], 80.0, 200.0, 3.44);
         rdg_set(&r[0], RDG_MIN_CELL, 3.10);
         rdg_set(&r[1], RDG_MIN_CELL, 0.0);
         r[1].present &= ~RDG_BIT(RDG_MIN_CELL);
@@ -815,6 +803,19 @@ static void test_missing_cells_after_the_pass(void)
     CU_ASSERT_TRUE(out.spike);
     CU_ASSERT_TRUE(out.red_alert);
     ASSERT_NEAR(out.ccl_a, 50.0, 1e-9);
+    CU_ASSERT_EQUAL(out.ccl_limiter, POL_LIM_SPIKE);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out.reason, "cell spike on pack 1:"));
+    /* And without the real one, no spike at all: 3.44 V less the stale 0 is no delta. */
+    pol_init(&st);
+    for (int k = 0; k < 3; k++) {
+        explicit_pack(&r[0], 80.0, 200.0, 3.35);
+        explicit_pack(&r[1], 80.0, 200.0, 3.44);
+        rdg_set(&r[1], RDG_MIN_CELL, 0.0);
+        r[1].present &= ~RDG_BIT(RDG_MIN_CELL);
+        step(2);
+    }
+    CU_ASSERT_FALSE(out.spike);
+    CU_ASSERT_FALSE(out.red_alert);
 }
 
 void suite_policy(void)
