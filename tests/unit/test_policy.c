@@ -728,20 +728,29 @@ static void explicit_pack(rdg_reading *x, double soc_pct, double ccl_a, double m
     rdg_set(x, RDG_CCL, ccl_a);
 }
 
-/* Two explicit packs, pack 2 without `field` (its value left at `stale`), three ticks. */
-static void two_packs_one_without(enum rdg_field field, double stale, double max_cell_1_v, double max_cell_2_v)
+/* Two explicit packs (pack 1's CCL 200 A, pack 2's ccl_2_a) and a config with no ramp in the way
+ * of the limit under test; the readings stay as they are for the ticks (pol_step only reads them). */
+static void two_packs(double ccl_2_a, double max_cell_1_v, double max_cell_2_v)
 {
     pol_config_default(&cfg);
-    cfg.ramp_a_per_s = 1000.0;   /* no ramp in the way of the limit under test */
+    cfg.ramp_a_per_s = 1000.0;
     pol_init(&st);
     t_ms = 0;
-    for (int k = 0; k < 3; k++) {
-        explicit_pack(&r[0], 80.0, 200.0, max_cell_1_v);
-        explicit_pack(&r[1], 80.0, 20.0, max_cell_2_v);
-        rdg_set(&r[1], field, stale);
-        r[1].present &= ~RDG_BIT(field);   /* the value stays behind, as a driver's struct keeps it */
+    explicit_pack(&r[0], 80.0, 200.0, max_cell_1_v);
+    explicit_pack(&r[1], 80.0, ccl_2_a, max_cell_2_v);
+}
+
+/* The reading leaves out `field`, its value left at `stale`, as a driver's struct keeps it. */
+static void leave_out(rdg_reading *x, enum rdg_field field, double stale)
+{
+    rdg_set(x, field, stale);
+    x->present &= ~RDG_BIT(field);
+}
+
+static void three_ticks(void)
+{
+    for (int k = 0; k < 3; k++)
         step(2);
-    }
 }
 
 /* A pack that leaves out a field the shares read must not lose its own limit, nor lend the
@@ -750,32 +759,31 @@ static void two_packs_one_without(enum rdg_field field, double stale, double max
 static void test_missing_share_inputs(void)
 {
     /* No capacity: equal shares, and pack 2's own CCL binds. */
-    two_packs_one_without(RDG_INSTALLED_CAP, 0.0, 3.35, 3.35);
+    two_packs(20.0, 3.35, 3.35);
+    leave_out(&r[1], RDG_INSTALLED_CAP, 0.0);
+    three_ticks();
     ASSERT_NEAR(out.ccl_a, 40.0, 1e-9);
     CU_ASSERT_EQUAL(out.ccl_limiter, POL_LIM_PACK_SHARE);
     ASSERT_NEAR(out.pack[1].charge_share, 0.5, 1e-12);
     CU_ASSERT_STRING_EQUAL(out.reason, "pack 2 CCL 20 A at share 50%");
     /* No current while the bank carries a measurable one: by capacity, not measured with the
      * 0 A left in the field (which would give pack 2 no share, and its CCL no say). */
-    pol_config_default(&cfg);
-    cfg.ramp_a_per_s = 1000.0;
-    pol_init(&st);
-    for (int k = 0; k < 3; k++) {
-        explicit_pack(&r[0], 80.0, 200.0, 3.35);
-        explicit_pack(&r[1], 80.0, 20.0, 3.35);
-        rdg_set(&r[0], RDG_CURRENT, 30.0);
-        rdg_set(&r[1], RDG_CURRENT, 0.0);
-        r[1].present &= ~RDG_BIT(RDG_CURRENT);
-        step(2);
-    }
+    two_packs(20.0, 3.35, 3.35);
+    rdg_set(&r[0], RDG_CURRENT, 30.0);
+    leave_out(&r[1], RDG_CURRENT, 0.0);
+    three_ticks();
     ASSERT_NEAR(out.pack[1].charge_share, 0.5, 1e-12);
     ASSERT_NEAR(out.ccl_a, 40.0, 1e-9);
     /* No CCL: pack 2 sets no charge limit, whatever the field holds. */
-    two_packs_one_without(RDG_CCL, 5.0, 3.35, 3.35);
+    two_packs(20.0, 3.35, 3.35);
+    leave_out(&r[1], RDG_CCL, 5.0);
+    three_ticks();
     CU_ASSERT_NOT_EQUAL(out.ccl_limiter, POL_LIM_PACK_SHARE);
     CU_ASSERT(out.ccl_a > 100.0);
     /* No DCL: likewise for discharge. */
-    two_packs_one_without(RDG_DCL, 5.0, 3.35, 3.35);
+    two_packs(20.0, 3.35, 3.35);
+    leave_out(&r[1], RDG_DCL, 5.0);
+    three_ticks();
     CU_ASSERT_NOT_EQUAL(out.dcl_limiter, POL_LIM_PACK_SHARE);
     CU_ASSERT(out.dcl_a > 100.0);
 }
@@ -785,35 +793,25 @@ static void test_missing_cells_after_the_pass(void)
 {
     /* Highest cell left out, 3.58 V left in the field: the overvoltage pull-down takes pack 1's
      * 3.52 V only. */
-    two_packs_one_without(RDG_MAX_CELL, 3.58, 3.52, 3.52);
+    two_packs(20.0, 3.52, 3.52);
+    leave_out(&r[1], RDG_MAX_CELL, 3.58);
+    three_ticks();
     ASSERT_NEAR(out.cvl_v, 52.98, 1e-9);
     /* Lowest cell left out (0 left in the field) beside a real spike on pack 1 (3.10 / 3.35 V):
      * pack 2's highest cell less the stale 0 must not hide the spike. */
-    pol_config_default(&cfg);
-    cfg.ramp_a_per_s = 1000.0;
-    pol_init(&st);
-    for (int k = 0; k < 3; k++) {
-        explicit_pack(&r[0], 80.0, 200.0, 3.35);
-        explicit_pack(&r[1], 80.0, 200.0, 3.44);
-        rdg_set(&r[0], RDG_MIN_CELL, 3.10);
-        rdg_set(&r[1], RDG_MIN_CELL, 0.0);
-        r[1].present &= ~RDG_BIT(RDG_MIN_CELL);
-        step(2);
-    }
+    two_packs(200.0, 3.35, 3.44);
+    rdg_set(&r[0], RDG_MIN_CELL, 3.10);
+    leave_out(&r[1], RDG_MIN_CELL, 0.0);
+    three_ticks();
     CU_ASSERT_TRUE(out.spike);
     CU_ASSERT_TRUE(out.red_alert);
     ASSERT_NEAR(out.ccl_a, 50.0, 1e-9);
     CU_ASSERT_EQUAL(out.ccl_limiter, POL_LIM_SPIKE);
     CU_ASSERT_PTR_NOT_NULL(strstr(out.reason, "cell spike on pack 1:"));
     /* And without the real one, no spike at all: 3.44 V less the stale 0 is no delta. */
-    pol_init(&st);
-    for (int k = 0; k < 3; k++) {
-        explicit_pack(&r[0], 80.0, 200.0, 3.35);
-        explicit_pack(&r[1], 80.0, 200.0, 3.44);
-        rdg_set(&r[1], RDG_MIN_CELL, 0.0);
-        r[1].present &= ~RDG_BIT(RDG_MIN_CELL);
-        step(2);
-    }
+    two_packs(200.0, 3.35, 3.44);
+    leave_out(&r[1], RDG_MIN_CELL, 0.0);
+    three_ticks();
     CU_ASSERT_FALSE(out.spike);
     CU_ASSERT_FALSE(out.red_alert);
 }
