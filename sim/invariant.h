@@ -50,13 +50,11 @@ bool inv_sum_wide(inv_t *v, int64_t now_ms, double i_bank_a, const bus_t *b, dou
 
 /* Plant: the pack currents i_a[0..b->n) sum to the bank current, to 1e-12 of the currents' size
  * plus the bus's sum of G_k |E_k| (the size of the terms the closed form cancels, so the bound
- * is rounding, not physics). Inline: it runs at every step, and its usual path is a few
- * instructions. */
-static inline bool inv_sum(inv_t *v, int64_t now_ms, double i_bank_a, const bus_t *b, const double *i_a)
+ * is rounding, not physics). sum is their sum in pack order, which the caller takes in its own
+ * pass over them. Inline: it runs at every step, and its usual path is a few instructions. */
+static inline bool inv_sum(inv_t *v, int64_t now_ms, double i_bank_a, const bus_t *b, const double *i_a,
+                           double sum)
 {
-    double sum = 0.0;
-    for (int k = 0; k < b->n; k++)
-        sum += i_a[k];
     double gap = fabs(sum - i_bank_a);
     /* The terms of the scale only widen the bound: a gap within it with the bank current's
      * alone needs no more. */

@@ -436,8 +436,17 @@ static void loop_run(run_ctx *x, const scn_t *s, const pol_config *cfg, const ru
         }
         if (!solved)
             i_bank = bus_solve_current(&x->bus, i_target, x->i_k, &L->v_bus);
-        if (L->full)
-            L->ok = inv_sum(&x->inv, L->t, i_bank, &x->bus, x->i_k);
+        /* One pass over the step's pack currents: their sum for the invariant, and the part
+         * that charges for the run's throughput (what discharges is the difference). */
+        double sum_a = 0.0, chg_a = 0.0;
+        if (L->full) {
+            for (int k = 0; k < n; k++) {
+                double i = x->i_k[k];
+                sum_a += i;
+                chg_a += i > 0.0 ? i : 0.0;
+            }
+            L->ok = inv_sum(&x->inv, L->t, i_bank, &x->bus, x->i_k, sum_a);
+        }
 
         /* 4. Advance the packs. */
         int64_t t_end = L->t + s->step_ms;
@@ -453,18 +462,8 @@ static void loop_run(run_ctx *x, const scn_t *s, const pol_config *cfg, const ru
                 p->q_bus_as += x->i_k[k] * dt_s;   /* the bus side's ledger, for the invariant */
                 ledger_bad[k] = pack_advance_checked(p, x->i_k[k], dt_s, t_end, ambient, x->inv.soc_max[k]);
             }
-            /* The step's currents are the packs' new i_a; summed in a local, the compiler cannot
-             * keep *L in a register across the calls. */
-            double chg_as = 0.0, dis_as = 0.0;
-            for (int k = 0; k < n; k++) {
-                double i = x->i_k[k];
-                if (i > 0)
-                    chg_as += i;
-                else
-                    dis_as -= i;
-            }
-            L->charged_as += chg_as;
-            L->discharged_as += dis_as;
+            L->charged_as += chg_a;
+            L->discharged_as += chg_a - sum_a;
             L->ok = inv_packs(&x->inv, t_end, x->pack, n, ledger_bad, i_bank, &x->out);
         }
         r->steps++;
