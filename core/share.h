@@ -279,6 +279,35 @@ static inline bool share_measures(const share_sums *t, double min_bank_a)
     return t->cur_known && t->cur_total >= min_bank_a && t->cur_total > 0.0;
 }
 
+/* The measured tick of the usual bank: every pack a member of both directions with both limits,
+ * the capacities known, and one direction measuring (the bank current flows that way) while the
+ * other, which then sees no net current its way, shares by capacity. share_from's two passes, one
+ * per direction, in one loop: the same steps pack by pack in pack order, so each direction's
+ * shares, smoothing and bound are share_from's to the bit (the measured direction's smoother
+ * restarted as share_from restarts it; the other's left alone, as share_from leaves it when it
+ * does not measure). m_* are the measuring direction's (sign, smoother, net current, limits and
+ * where its shares go), o_* the other's. */
+static inline __attribute__((always_inline)) void
+share_measured_tick(share_smoother *m_s, double m_sign, double m_cur_total, share_col m_limit_a, share_out m_used,
+                    share_col o_limit_a, share_out o_used, share_col cap_ah, share_col current_a, double cap_total,
+                    uint32_t member, int n, double alpha, share_bound *m_bound, share_bound *o_bound)
+{
+    const bool restart = !m_s->init || m_s->members != member;
+    if (restart) {
+        m_s->init = true;
+        m_s->members = member;
+    }
+    double m_best = INFINITY, o_best = INFINITY;
+    int m_bind = -1, o_bind = -1;
+    for (int i = 0; i < n; i++) {
+        share_measured_at(m_s, i, ~0u, ~0u, current_a, m_limit_a, m_sign, m_cur_total, restart, alpha, m_used,
+                          &m_best, &m_bind);
+        share_capacity_at(i, ~0u, cap_ah, o_limit_a, cap_total, o_used, &o_best, &o_bind);
+    }
+    *m_bound = (share_bound){m_best, m_bind};
+    *o_bound = (share_bound){o_best, o_bind};
+}
+
 static inline void share_step_both(share_smoother *s_chg, share_smoother *s_dis, const share_both_in *in,
                                    int n, double min_bank_a, double alpha, share_out chg_used,
                                    share_out dis_used, share_bound bound[2])
@@ -336,6 +365,20 @@ static inline void share_step_both(share_smoother *s_chg, share_smoother *s_dis,
         }
         bound[0] = (share_bound){chg_best, chg_bind};
         bound[1] = (share_bound){dis_best, dis_bind};
+        return;
+    }
+    /* The other usual tick: enough bank current one way to measure (at most one way measures:
+     * the net current is above zero in one direction only), in the usual bank. */
+    const bool chg_measures = share_measures(&tc, min_bank_a), dis_measures = share_measures(&td, min_bank_a);
+    if (POL_USUAL(POL_USUAL_MEASURED_TICK, same && (chg_measures || dis_measures) && chg_member == slots &&
+                                               (in->has_ccl & in->has_dcl & slots) == slots && tc.cap_known &&
+                                               tc.cap_total > 0.0)) {
+        if (chg_measures)
+            share_measured_tick(s_chg, +1.0, tc.cur_total, in->ccl_a, chg_used, in->dcl_a, dis_used, in->cap_ah,
+                                in->current_a, tc.cap_total, chg_member, n, alpha, &bound[0], &bound[1]);
+        else
+            share_measured_tick(s_dis, -1.0, td.cur_total, in->dcl_a, dis_used, in->ccl_a, chg_used, in->cap_ah,
+                                in->current_a, tc.cap_total, chg_member, n, alpha, &bound[1], &bound[0]);
         return;
     }
     bound[0].limit_a = share_from(s_chg, chg, chg_member, &tc, n, slots, +1.0, min_bank_a, alpha, chg_used,

@@ -32,6 +32,7 @@ enum pol_usual_site {
     POL_USUAL_SAME_SUMS,      /* share_step_both: discharge sums as the negated charge sums */
     POL_USUAL_SHARE_TICK,     /* share_step_both: both directions by capacity at once */
     POL_USUAL_SHARE_TICK_FULL,/* share_step_both: that, every pack a member with both limits */
+    POL_USUAL_MEASURED_TICK,  /* share_step_both: one direction measured, the other by capacity, in one loop */
     POL_USUAL_MEASURED_FULL,  /* share_from: measured shares, every pack a member with a limit */
     POL_USUAL_CAPACITY_FULL,  /* share_from: capacity shares, every pack a member with a limit */
     POL_USUAL_REASON_CACHE,   /* pol_step: the reason text of the last tick, not rebuilt */

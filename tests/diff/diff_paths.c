@@ -42,6 +42,7 @@ static const char *const site_names[POL_USUAL_SITES] = {
     [POL_USUAL_SAME_SUMS] = "same-sums",
     [POL_USUAL_SHARE_TICK] = "share-tick",
     [POL_USUAL_SHARE_TICK_FULL] = "share-tick-full",
+    [POL_USUAL_MEASURED_TICK] = "measured-tick",
     [POL_USUAL_MEASURED_FULL] = "measured-full",
     [POL_USUAL_CAPACITY_FULL] = "capacity-full",
     [POL_USUAL_REASON_CACHE] = "reason-cache",
