@@ -266,9 +266,9 @@ typedef struct {
     bool weighted;            /* soc_mode is POL_SOC_WEIGHTED: only then the weighted sums */
     double soc_wsum, cap_wsum;   /* bank_finish's (bank_rare) */
     /* Sums of fields that lie side by side in a reading, two at a time (lanes: the fields'
-     * order), which halves the registers they take: voltage, current; installed, remaining. */
-    rdg_f2 vi_sum, cap_ah;
-    double p_sum, cons_ah;
+     * order), which halves the registers they take: voltage, current; installed, remaining. And
+     * two that do not, for the same reason: power, consumed amp-hours. */
+    rdg_f2 vi_sum, cap_ah, pc_sum;
     uint32_t incomplete;      /* RDG_BIT(field): a pack lacks it, so the bank's sum is invalid;
                                * and WEIGHT_MISSING */
     bool temp_valid;
@@ -326,12 +326,20 @@ static inline __attribute__((always_inline)) void add_pack(bank_view *v, const p
         else
             v->incomplete |= RDG_BIT(RDG_CURRENT);
     }
-    if (has & RDG_BIT(RDG_POWER))
-        v->p_sum += r->power_w;
-    else if ((has & RDG_BIT(RDG_VOLTAGE)) && (has & RDG_BIT(RDG_CURRENT)))
-        v->p_sum += r->voltage_v * r->current_a;
-    else
-        v->incomplete |= RDG_BIT(RDG_POWER);
+    if (!partial) {
+        v->pc_sum += (rdg_f2){r->power_w, r->consumed_ah};
+    } else {
+        if (has & RDG_BIT(RDG_POWER))
+            v->pc_sum[0] += r->power_w;
+        else if ((has & RDG_BIT(RDG_VOLTAGE)) && (has & RDG_BIT(RDG_CURRENT)))
+            v->pc_sum[0] += r->voltage_v * r->current_a;
+        else
+            v->incomplete |= RDG_BIT(RDG_POWER);
+        if (has & RDG_BIT(RDG_CONSUMED_AH))
+            v->pc_sum[1] += r->consumed_ah;
+        else
+            v->incomplete |= RDG_BIT(RDG_CONSUMED_AH);
+    }
     if (has & RDG_BIT(RDG_TEMPERATURE)) {
         if (partial)
             v->temp_valid = true;
@@ -352,10 +360,6 @@ static inline __attribute__((always_inline)) void add_pack(bank_view *v, const p
         else
             v->incomplete |= RDG_BIT(RDG_REMAINING_CAP);
     }
-    if (has & RDG_BIT(RDG_CONSUMED_AH))
-        v->cons_ah += r->consumed_ah;
-    else
-        v->incomplete |= RDG_BIT(RDG_CONSUMED_AH);
     if ((has & RDG_BIT(RDG_MIN_CELL)) && r->min_cell_v < v->min_cell_v) {
         v->min_cell_v = r->min_cell_v;
         v->min_cell_pack = i;
@@ -469,8 +473,7 @@ static inline __attribute__((always_inline)) void bank_start(bank_view *v, const
     v->soc_max = -INFINITY;
     v->weighted = c->soc_mode == POL_SOC_WEIGHTED;
     v->soc_wsum = v->cap_wsum = 0.0;
-    v->vi_sum = v->cap_ah = (rdg_f2){0.0, 0.0};
-    v->p_sum = v->cons_ah = 0.0;
+    v->vi_sum = v->cap_ah = v->pc_sum = (rdg_f2){0.0, 0.0};
     v->incomplete = 0;
     v->temp_valid = false;
     v->temp_max_c = -INFINITY;
@@ -583,10 +586,10 @@ static inline __attribute__((always_inline)) void bank_finish(const pol_state *s
         out->spread_pct = exact_round((v->soc_max - v->soc_min) * 1e6) / 1e6;
         out->voltage_v = v->vi_sum[0] / n_on;
         out->current_a = v->vi_sum[1];
-        out->power_w = v->p_sum;
+        out->power_w = v->pc_sum[0];
         out->installed_cap_ah = v->cap_ah[0];
         out->capacity_ah = v->cap_ah[1];
-        out->consumed_ah = v->cons_ah;
+        out->consumed_ah = v->pc_sum[1];
         out->temp_max_c = v->temp_max_c;
         out->temp_min_c = v->temp_min_c;
     } else {
@@ -631,13 +634,13 @@ static void bank_partial(const pol_config *c, const bank_view *v, pol_output *ou
     out->current_valid = n_on > 0 && !(v->incomplete & RDG_BIT(RDG_CURRENT));
     out->current_a = out->current_valid ? v->vi_sum[1] : NAN;
     out->power_valid = n_on > 0 && !(v->incomplete & RDG_BIT(RDG_POWER));
-    out->power_w = out->power_valid ? v->p_sum : NAN;
+    out->power_w = out->power_valid ? v->pc_sum[0] : NAN;
     out->installed_valid = n_on > 0 && !(v->incomplete & RDG_BIT(RDG_INSTALLED_CAP));
     out->installed_cap_ah = out->installed_valid ? v->cap_ah[0] : NAN;
     out->capacity_valid = n_on > 0 && !(v->incomplete & RDG_BIT(RDG_REMAINING_CAP));
     out->capacity_ah = out->capacity_valid ? v->cap_ah[1] : NAN;
     out->consumed_valid = n_on > 0 && !(v->incomplete & RDG_BIT(RDG_CONSUMED_AH));
-    out->consumed_ah = out->consumed_valid ? v->cons_ah : NAN;
+    out->consumed_ah = out->consumed_valid ? v->pc_sum[1] : NAN;
     out->temp_valid = temp_valid;
     out->temp_max_c = temp_valid ? v->temp_max_c : NAN;
     out->temp_min_c = temp_valid ? v->temp_min_c : NAN;
