@@ -159,7 +159,7 @@ int inv_ledger_scan(const inv_t *v, int k, const pack_t *p)
 /* Names the first cell off its ledger or outside its range, once the step counted one: the
  * message path, kept out of the per-step code. Returns false with the violation kept, or true
  * if no cell is found (the count and this scan use the same formula, so only a bug gets here). */
-static __attribute__((noinline, cold)) bool name_ledger_cell(inv_t *v, int64_t now_ms, int k, const pack_t *p)
+__attribute__((noinline, cold)) bool inv_name_ledger_cell(inv_t *v, int64_t now_ms, int k, const pack_t *p)
 {
     for (int i = 0; i < p->p.n_cells; i++) {
         double gap = pack_ledger_gap_as(p, i);
@@ -179,118 +179,27 @@ static __attribute__((noinline, cold)) bool name_ledger_cell(inv_t *v, int64_t n
     return true;
 }
 
-/* Which pack limit a step judges: the direction the bank flows. */
-typedef enum {
-    JUDGE_NONE,       /* no current, or the pack is not visible: both timers restart */
-    JUDGE_CCL,        /* charging */
-    JUDGE_FEED_IN,    /* charging with DC feed-in: the chargers ignore CCL by design */
-    JUDGE_DCL         /* discharging (and a NaN bank current, which no compare takes elsewhere) */
-} judge;
-
-static judge judge_for(const inv_t *v, double i_bank_a, bool visible)
+__attribute__((cold)) bool inv_cell_ovp(inv_t *v, int64_t now_ms, int k, const pack_t *p)
 {
-    if (!visible || i_bank_a == 0.0)
-        return JUDGE_NONE;
-    if (i_bank_a > 0.0)
-        return v->s->dc_feed_in ? JUDGE_FEED_IN : JUDGE_CCL;
-    return JUDGE_DCL;
+    return violate(v, now_ms, "cell-ovp", k, p->imax, "cell at %.4f V reached the BMS over-voltage trip %.3f V",
+                   p->vmax, p->p.ovp_v);
 }
 
-/* inv_pack's checks, inlined into inv_packs (which runs them for every pack at every step) with
- * j a constant there. With own_limits the pack's own CCL or DCL is computed here, and only where
- * it is judged (ccl_a and dcl_a are then ignored). */
-static inline __attribute__((always_inline)) bool check_pack(inv_t *v, int64_t now_ms, int k, const pack_t *p,
-                                                             int ledger_bad, bool own_limits, double ccl_a,
-                                                             double dcl_a, double i_bank_a, judge j)
+__attribute__((cold)) bool inv_pack_over(inv_t *v, int64_t now_ms, int k, const pack_t *p, bool charging,
+                                         double limit_a, double tol_a, int64_t since_ms)
 {
-    /* Charge conservation: the step itself counted the cells off their ledgers (in the cell
-     * loop, where they are in registers); only then is the offending cell looked up. */
-    if (ledger_bad && !name_ledger_cell(v, now_ms, k, p))
-        return false;
-    if (p->vmax >= v->ovp_check_v[k])
-        return violate(v, now_ms, "cell-ovp", k, p->imax,
-                       "cell at %.4f V reached the BMS over-voltage trip %.3f V", p->vmax, p->p.ovp_v);
-    /* The pack limits: only the direction the bank flows is judged, so the other direction's
-     * timer restarts. Compares instead of fmax/fmin calls: tol_a is finite and the bank
-     * current is finite in the branch that uses it, so a NaN pack current or limit takes the
-     * same branch as with fmin/fmax. */
-    if (j == JUDGE_NONE) {
-        v->over_ccl_since_ms[k] = v->over_dcl_since_ms[k] = -1;
-        return true;
-    }
-    if (j == JUDGE_FEED_IN) {
-        v->over_dcl_since_ms[k] = -1;
-        return true;
-    }
-    if (j == JUDGE_CCL) {
-        v->over_dcl_since_ms[k] = -1;
-        if (own_limits)
-            ccl_a = pack_ccl_a(p);
-        double pct = v->tol_frac * ccl_a;
-        double tol = pct > v->s->tol_a ? pct : v->s->tol_a;
-        /* Only the part of a pack's current the bank can have driven counts: beyond the bank
-         * current it is circulation between packs (a reconnecting pack at a higher EMF). */
-        if ((p->i_a < i_bank_a ? p->i_a : i_bank_a) > ccl_a + tol) {
-            if (v->over_ccl_since_ms[k] < 0)
-                v->over_ccl_since_ms[k] = now_ms;
-            if (now_ms - v->over_ccl_since_ms[k] > v->grace_ms)
-                return violate(v, now_ms, "pack-ccl", k, -1,
-                               "charge current %.2f A above its own CCL %.2f A (+%.1f A) for %.0f s",
-                               p->i_a, ccl_a, tol,
-                               (double)(now_ms - v->over_ccl_since_ms[k]) / 1000.0);
-        } else {
-            v->over_ccl_since_ms[k] = -1;
-        }
-        return true;
-    }
-    v->over_ccl_since_ms[k] = -1;
-    if (own_limits)
-        dcl_a = pack_dcl_a(p);
-    double pct = v->tol_frac * dcl_a;
-    double tol = pct > v->s->tol_a ? pct : v->s->tol_a;
-    if ((-p->i_a < -i_bank_a ? -p->i_a : -i_bank_a) > dcl_a + tol) {
-        if (v->over_dcl_since_ms[k] < 0)
-            v->over_dcl_since_ms[k] = now_ms;
-        if (now_ms - v->over_dcl_since_ms[k] > v->grace_ms)
-            return violate(v, now_ms, "pack-dcl", k, -1,
-                           "discharge current %.2f A above its own DCL %.2f A (+%.1f A) for %.0f s",
-                           -p->i_a, dcl_a, tol, (double)(now_ms - v->over_dcl_since_ms[k]) / 1000.0);
-    } else {
-        v->over_dcl_since_ms[k] = -1;
-    }
-    return true;
+    if (charging)
+        return violate(v, now_ms, "pack-ccl", k, -1,
+                       "charge current %.2f A above its own CCL %.2f A (+%.1f A) for %.0f s", p->i_a, limit_a,
+                       tol_a, (double)(now_ms - since_ms) / 1000.0);
+    return violate(v, now_ms, "pack-dcl", k, -1,
+                   "discharge current %.2f A above its own DCL %.2f A (+%.1f A) for %.0f s", -p->i_a, limit_a,
+                   tol_a, (double)(now_ms - since_ms) / 1000.0);
 }
 
 bool inv_pack(inv_t *v, int64_t now_ms, int k, const pack_t *p, int ledger_bad, double ccl_a,
               double dcl_a, double i_bank_a, bool visible)
 {
-    return check_pack(v, now_ms, k, p, ledger_bad, false, ccl_a, dcl_a, i_bank_a,
-                      judge_for(v, i_bank_a, visible));
-}
-
-/* inv_packs for one direction of the bank, inlined with j a constant at each call. */
-static inline __attribute__((always_inline)) bool check_packs(inv_t *v, int64_t now_ms, const pack_t *packs, int n,
-                                                              const int *ledger_bad, double i_bank_a,
-                                                              const pol_output *out, judge j)
-{
-    for (int k = 0; k < n; k++) {
-        bool visible = out->pack[k].state == POL_PACK_ONLINE;
-        if (!check_pack(v, now_ms, k, &packs[k], ledger_bad[k], true, NAN, NAN, i_bank_a,
-                        visible ? j : JUDGE_NONE))
-            return false;
-    }
-    return true;
-}
-
-bool inv_packs(inv_t *v, int64_t now_ms, const pack_t *packs, int n, const int *ledger_bad,
-               double i_bank_a, const pol_output *out)
-{
-    /* The bank's direction is the same for every pack: one loop for each, so that the checks of
-     * the other directions drop out of it. */
-    judge j = judge_for(v, i_bank_a, true);
-    if (j == JUDGE_CCL)
-        return check_packs(v, now_ms, packs, n, ledger_bad, i_bank_a, out, JUDGE_CCL);
-    if (j == JUDGE_DCL)
-        return check_packs(v, now_ms, packs, n, ledger_bad, i_bank_a, out, JUDGE_DCL);
-    return check_packs(v, now_ms, packs, n, ledger_bad, i_bank_a, out, j);
+    return inv_pack_step(v, now_ms, k, p, ledger_bad, false, ccl_a, dcl_a, i_bank_a,
+                         visible ? inv_judge_for(v, i_bank_a) : INV_JUDGE_NONE);
 }

@@ -66,27 +66,96 @@ static inline bool inv_sum(inv_t *v, int64_t now_ms, double i_bank_a, const bus_
     return inv_sum_wide(v, now_ms, i_bank_a, b, sum, mag, gap);
 }
 
-/* Plant and BMS-facing checks of one pack after a step: charge conservation per cell (ledger_bad
+/* Which pack limit a step judges: the direction the bank flows. */
+typedef enum {
+    INV_JUDGE_NONE,       /* no current, or the pack is not visible: both timers restart */
+    INV_JUDGE_CCL,        /* charging */
+    INV_JUDGE_FEED_IN,    /* charging with DC feed-in: the chargers ignore CCL by design */
+    INV_JUDGE_DCL         /* discharging (and a NaN bank current, which no compare takes elsewhere) */
+} inv_judge;
+
+/* The limit judged this step for a pack the controller sees (inv_pack_step says which packs). */
+static inline inv_judge inv_judge_for(const inv_t *v, double i_bank_a)
+{
+    if (i_bank_a == 0.0)
+        return INV_JUDGE_NONE;
+    if (i_bank_a > 0.0)
+        return v->s->dc_feed_in ? INV_JUDGE_FEED_IN : INV_JUDGE_CCL;
+    return INV_JUDGE_DCL;
+}
+
+/* The messages of inv_pack_step's violations, out of line and cold: each keeps the violation
+ * and returns false (inv_name_ledger_cell returns true if it finds no such cell). */
+bool inv_name_ledger_cell(inv_t *v, int64_t now_ms, int k, const pack_t *p);
+bool inv_cell_ovp(inv_t *v, int64_t now_ms, int k, const pack_t *p);
+bool inv_pack_over(inv_t *v, int64_t now_ms, int k, const pack_t *p, bool charging, double limit_a,
+                   double tol_a, int64_t since_ms);
+
+/* Plant and BMS-facing checks of pack k after a step: charge conservation per cell (ledger_bad
  * is the step's verdict from pack_advance_checked, or inv_ledger_scan's; non-zero names the first
- * offending cell), OVP in safe
- * scenarios, pack current within its own CCL/DCL (beyond tolerance for longer than the grace).
- * The pack limits are judged only while the bank current flows the same way (i_bank_a > 0 for
- * CCL, < 0 for DCL): a pack with a higher EMF discharging into the others while the bank charges
- * is physics the controller cannot command; it sets only the bank's limits. For the same reason
- * only the part of a pack's current up to the bank current is judged: the rest is circulation
- * (a pack reconnecting at a higher EMF dumps current into the others). They are also judged
- * only while the controller sees the pack (visible: online in its last output): a pack whose
- * readings are lost cannot have its limits honoured by anyone but its own BMS; the controller's
- * duty then is the offline scaling and BmsCable alarm, which inv_ctrl and the expectations check.
- * The grace restarts when the pack becomes visible again. ccl_a is read only while the bank
- * charges and dcl_a only while it discharges: a caller may pass NAN for the other. */
+ * offending cell), OVP in safe scenarios, pack current within its own CCL/DCL (beyond tolerance
+ * for longer than the grace). Returns false on a violation, which v keeps.
+ *
+ * The pack limits are judged only while the bank current flows the same way (j from
+ * inv_judge_for): a pack with a higher EMF discharging into the others while the bank charges is
+ * physics the controller cannot command; it sets only the bank's limits. For the same reason only
+ * the part of a pack's current up to the bank current is judged: the rest is circulation (a pack
+ * reconnecting at a higher EMF dumps current into the others). They are also judged only while
+ * the controller sees the pack (online in its last output; else j is INV_JUDGE_NONE): a pack
+ * whose readings are lost cannot have its limits honoured by anyone but its own BMS; the
+ * controller's duty then is the offline scaling and BmsCable alarm, which inv_ctrl and the
+ * expectations check. The grace restarts when the pack becomes visible again.
+ *
+ * With own_limits the pack's own CCL or DCL is computed here, and only where it is judged; else
+ * ccl_a is read only while the bank charges and dcl_a only while it discharges (a caller may pass
+ * NAN for the other). Inline: the run calls it for every pack at every step, in the loop that
+ * steps the packs, where the usual pack takes a few compares. */
+static inline __attribute__((always_inline)) bool inv_pack_step(inv_t *v, int64_t now_ms, int k, const pack_t *p,
+                                                                int ledger_bad, bool own_limits, double ccl_a,
+                                                                double dcl_a, double i_bank_a, inv_judge j)
+{
+    /* Charge conservation: the step itself counted the cells off their ledgers (in the cell
+     * loop, where they are in registers); only then is the offending cell looked up. */
+    if (ledger_bad && !inv_name_ledger_cell(v, now_ms, k, p))
+        return false;
+    if (p->vmax >= v->ovp_check_v[k])
+        return inv_cell_ovp(v, now_ms, k, p);
+    /* The pack limits: only the direction the bank flows is judged, so the other direction's
+     * timer restarts. Compares instead of fmax/fmin calls: tol_a is finite and the bank
+     * current is finite in the branch that uses it, so a NaN pack current or limit takes the
+     * same branch as with fmin/fmax. */
+    if (j == INV_JUDGE_NONE) {
+        v->over_ccl_since_ms[k] = v->over_dcl_since_ms[k] = -1;
+        return true;
+    }
+    if (j == INV_JUDGE_FEED_IN) {
+        v->over_dcl_since_ms[k] = -1;
+        return true;
+    }
+    const bool charging = j == INV_JUDGE_CCL;
+    double limit_a = charging ? (own_limits ? pack_ccl_a(p) : ccl_a) : (own_limits ? pack_dcl_a(p) : dcl_a);
+    /* The judged current, positive in the judged direction: only the part of a pack's current
+     * the bank can have driven counts; beyond the bank current it is circulation. */
+    double judged_a = charging ? (p->i_a < i_bank_a ? p->i_a : i_bank_a)
+                               : (-p->i_a < -i_bank_a ? -p->i_a : -i_bank_a);
+    int64_t *since = charging ? &v->over_ccl_since_ms[k] : &v->over_dcl_since_ms[k];
+    (charging ? v->over_dcl_since_ms : v->over_ccl_since_ms)[k] = -1;
+    double pct = v->tol_frac * limit_a;
+    double tol = pct > v->s->tol_a ? pct : v->s->tol_a;
+    if (judged_a > limit_a + tol) {
+        if (*since < 0)
+            *since = now_ms;
+        if (now_ms - *since > v->grace_ms)
+            return inv_pack_over(v, now_ms, k, p, charging, limit_a, tol, *since);
+    } else {
+        *since = -1;
+    }
+    return true;
+}
+
+/* inv_pack_step with the pack's limits given, for a pack the controller sees if visible. */
 bool inv_pack(inv_t *v, int64_t now_ms, int k, const pack_t *p, int ledger_bad, double ccl_a,
               double dcl_a, double i_bank_a, bool visible);
-
-/* inv_pack for packs[0..n) after a step, in pack order, with each pack's own limits and the
- * controller's last view of it (out): the first violation ends the check. */
-bool inv_packs(inv_t *v, int64_t now_ms, const pack_t *packs, int n, const int *ledger_bad,
-               double i_bank_a, const pol_output *out);
 
 /* The charge-conservation verdict for a pack's state as it stands: how many cells are off their
  * ledgers or outside 0..soc_max (what pack_advance_checked returns for the step it makes). */

@@ -343,11 +343,13 @@ static bool due(int64_t *next_ms, int64_t t_ms, int64_t period_ms)
     return *next_ms == t_ms;
 }
 
-/* Steps from the context's time to end_ms. With checkpoint non-NULL, copies the context and the
- * partial result at o->checkpoint_ms. */
-static void loop_run(run_ctx *x, const scn_t *s, const pol_config *cfg, const run_opts *o,
-                     run_result *r, int64_t end_ms, FILE *trace, run_ctx **checkpoint,
-                     run_result *checkpoint_r)
+/* loop_run's steps, with full (L->full) a constant: inlined once for the full run and once for
+ * the bare physics, so that each is compiled for itself (one loop for both had the full run's
+ * code competing with the bare physics for registers). */
+static inline __attribute__((always_inline)) void loop_steps(run_ctx *x, const scn_t *s, const pol_config *cfg,
+                                                             const run_opts *o, run_result *r, int64_t end_ms,
+                                                             FILE *trace, run_ctx **checkpoint,
+                                                             run_result *checkpoint_r, const bool full)
 {
     run_loop *L = &x->L;
     const int n = s->n_packs;
@@ -439,7 +441,7 @@ static void loop_run(run_ctx *x, const scn_t *s, const pol_config *cfg, const ru
         /* One pass over the step's pack currents: their sum for the invariant, and the part
          * that charges for the run's throughput (what discharges is the difference). */
         double sum_a = 0.0, chg_a = 0.0;
-        if (L->full) {
+        if (full) {
             for (int k = 0; k < n; k++) {
                 double i = x->i_k[k];
                 sum_a += i;
@@ -450,25 +452,30 @@ static void loop_run(run_ctx *x, const scn_t *s, const pol_config *cfg, const ru
 
         /* 4. Advance the packs. */
         int64_t t_end = L->t + s->step_ms;
-        if (!L->full) {
+        if (!full) {
             for (int k = 0; k < n; k++)
                 pack_advance(&x->pack[k], x->i_k[k], dt_s, t_end, ambient);
         } else if (L->ok) {
-            int ledger_bad[SCN_MAX_PACKS];
             /* The checked step also keeps each pack's extreme cells for the trace window and the
-             * run's highest cell (folded in at each trace row and at the end). */
+             * run's highest cell (folded in at each trace row and at the end). Each pack is
+             * judged as soon as it has stepped, against its own limits and the controller's
+             * last view of it; after a violation the others still step (the final state is
+             * the step's), unjudged. */
+            const inv_judge j = inv_judge_for(&x->inv, i_bank);
             for (int k = 0; k < n; k++) {
                 pack_t *p = &x->pack[k];
                 p->q_bus_as += x->i_k[k] * dt_s;   /* the bus side's ledger, for the invariant */
-                ledger_bad[k] = pack_advance_checked(p, x->i_k[k], dt_s, t_end, ambient, x->inv.soc_max[k]);
+                int ledger_bad = pack_advance_checked(p, x->i_k[k], dt_s, t_end, ambient, x->inv.soc_max[k]);
+                if (L->ok)
+                    L->ok = inv_pack_step(&x->inv, t_end, k, p, ledger_bad, true, NAN, NAN, i_bank,
+                                          x->out.pack[k].state == POL_PACK_ONLINE ? j : INV_JUDGE_NONE);
             }
             L->charged_as += chg_a;
             L->discharged_as += chg_a - sum_a;
-            L->ok = inv_packs(&x->inv, t_end, x->pack, n, ledger_bad, i_bank, &x->out);
         }
         r->steps++;
         r->cell_steps += (double)(n * s->n_cells);
-        if (!L->full && o->replay_cmds) {
+        if (!full && o->replay_cmds) {
             /* The commands the full run's controller gave, at the step it gave them. */
             const run_cmds *c = o->replay_cmds;
             for (; L->cmd_next < c->n && c->cmd[L->cmd_next].t_ms <= t_end; L->cmd_next++) {
@@ -479,7 +486,7 @@ static void loop_run(run_ctx *x, const scn_t *s, const pol_config *cfg, const ru
                 L->cvl_cmd = cmd->cvl_v;
             }
         }
-        if (!L->full || !L->ok)
+        if (!full || !L->ok)
             continue;
 
         /* 5. Poll: snapshot the BMS readings; they reach the core after the latency. */
@@ -583,6 +590,18 @@ static void loop_run(run_ctx *x, const scn_t *s, const pol_config *cfg, const ru
             progress(t_end, end_ms, &L->last_pct);
     }
     fold_window(x, n, r);
+}
+
+/* Steps from the context's time to end_ms. With checkpoint non-NULL, copies the context and the
+ * partial result at o->checkpoint_ms. */
+static void loop_run(run_ctx *x, const scn_t *s, const pol_config *cfg, const run_opts *o,
+                     run_result *r, int64_t end_ms, FILE *trace, run_ctx **checkpoint,
+                     run_result *checkpoint_r)
+{
+    if (x->L.full)
+        loop_steps(x, s, cfg, o, r, end_ms, trace, checkpoint, checkpoint_r, true);
+    else
+        loop_steps(x, s, cfg, o, r, end_ms, trace, checkpoint, checkpoint_r, false);
 }
 
 /* Final state hash: every cell and BMS state variable and the limits, in a fixed order. */
