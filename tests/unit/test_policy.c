@@ -718,6 +718,26 @@ static void test_mixed_bank_aggregates(void)
     ASSERT_NEAR(out.installed_cap_ah, 840.0, 1e-9);
 }
 
+/* The usual bank, every pack with every field: each sum is the packs' own, lane by lane (the
+ * aggregation adds side-by-side fields two at a time, and power with consumed amp-hours). */
+static void test_usual_bank_sums(void)
+{
+    setup3(93, 84, 82);
+    const double amps[3] = {3.0, -1.0, 2.0};
+    for (int k = 0; k < 3; k++) {
+        rdg_set(&r[k], RDG_CURRENT, amps[k]);
+        rdg_set(&r[k], RDG_POWER, 53.0 * amps[k]);
+    }
+    step(3);
+    CU_ASSERT_TRUE(out.current_valid && out.power_valid && out.capacity_valid && out.consumed_valid);
+    ASSERT_NEAR(out.current_a, 4.0, 1e-12);
+    ASSERT_NEAR(out.power_w, 212.0, 1e-9);
+    ASSERT_NEAR(out.installed_cap_ah, 840.0, 1e-9);
+    ASSERT_NEAR(out.capacity_ah, 280.0 * (93 + 84 + 82) / 100.0, 1e-9);   /* remaining */
+    ASSERT_NEAR(out.consumed_ah, -280.0 * (7 + 16 + 18) / 100.0, 1e-9);
+    ASSERT_NEAR(out.voltage_v, 53.0, 1e-12);
+}
+
 /* tu_pack's reading charging at 2 A, with this CCL and highest cell. */
 static void explicit_pack(rdg_reading *x, double soc_pct, double ccl_a, double max_cell_v)
 {
@@ -843,6 +863,7 @@ void suite_policy(void)
     CU_add_test(s, "reason text of each limiter follows its values", test_reason_texts);
     CU_add_test(s, "rejected, accepted, then quiet: nothing held for the pack", test_rejected_then_accepted_then_quiet);
     CU_add_test(s, "complete and partial readings aggregate together", test_mixed_bank_aggregates);
+    CU_add_test(s, "the usual bank's sums, each field its own", test_usual_bank_sums);
     CU_add_test(s, "a pack without a share input keeps its own limit", test_missing_share_inputs);
     CU_add_test(s, "walks after the pass take only reported cells", test_missing_cells_after_the_pass);
 }
