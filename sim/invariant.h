@@ -132,14 +132,22 @@ static inline __attribute__((always_inline)) bool inv_pack_step(inv_t *v, int64_
         v->over_dcl_since_ms[k] = -1;
         return true;
     }
-    const bool charging = j == INV_JUDGE_CCL;
-    double limit_a = charging ? (own_limits ? pack_ccl_a(p) : ccl_a) : (own_limits ? pack_dcl_a(p) : dcl_a);
     /* The judged current, positive in the judged direction: only the part of a pack's current
      * the bank can have driven counts; beyond the bank current it is circulation. */
-    double judged_a = charging ? (p->i_a < i_bank_a ? p->i_a : i_bank_a)
-                               : (-p->i_a < -i_bank_a ? -p->i_a : -i_bank_a);
-    int64_t *since = charging ? &v->over_ccl_since_ms[k] : &v->over_dcl_since_ms[k];
-    (charging ? v->over_dcl_since_ms : v->over_ccl_since_ms)[k] = -1;
+    const bool charging = j == INV_JUDGE_CCL;
+    double limit_a, judged_a;
+    int64_t *since;
+    if (charging) {
+        v->over_dcl_since_ms[k] = -1;
+        limit_a = own_limits ? pack_ccl_a(p) : ccl_a;
+        judged_a = p->i_a < i_bank_a ? p->i_a : i_bank_a;
+        since = &v->over_ccl_since_ms[k];
+    } else {
+        v->over_ccl_since_ms[k] = -1;
+        limit_a = own_limits ? pack_dcl_a(p) : dcl_a;
+        judged_a = -p->i_a < -i_bank_a ? -p->i_a : -i_bank_a;
+        since = &v->over_dcl_since_ms[k];
+    }
     double pct = v->tol_frac * limit_a;
     double tol = pct > v->s->tol_a ? pct : v->s->tol_a;
     if (judged_a > limit_a + tol) {

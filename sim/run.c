@@ -343,9 +343,9 @@ static bool due(int64_t *next_ms, int64_t t_ms, int64_t period_ms)
     return *next_ms == t_ms;
 }
 
-/* loop_run's steps, with full (L->full) a constant: inlined once for the full run and once for
- * the bare physics, so that each is compiled for itself (one loop for both had the full run's
- * code competing with the bare physics for registers). */
+/* loop_run's steps, with full (L->full) a constant: inlined into a function for the full run
+ * and one for the bare physics, so that each is compiled for itself (one loop for both had the
+ * full run's code competing with the bare physics for registers). */
 static inline __attribute__((always_inline)) void loop_steps(run_ctx *x, const scn_t *s, const pol_config *cfg,
                                                              const run_opts *o, run_result *r, int64_t end_ms,
                                                              FILE *trace, run_ctx **checkpoint,
@@ -592,6 +592,20 @@ static inline __attribute__((always_inline)) void loop_steps(run_ctx *x, const s
     fold_window(x, n, r);
 }
 
+static __attribute__((noinline)) void loop_full(run_ctx *x, const scn_t *s, const pol_config *cfg, const run_opts *o,
+                                                run_result *r, int64_t end_ms, FILE *trace, run_ctx **checkpoint,
+                                                run_result *checkpoint_r)
+{
+    loop_steps(x, s, cfg, o, r, end_ms, trace, checkpoint, checkpoint_r, true);
+}
+
+static __attribute__((noinline)) void loop_bare(run_ctx *x, const scn_t *s, const pol_config *cfg, const run_opts *o,
+                                                run_result *r, int64_t end_ms, FILE *trace, run_ctx **checkpoint,
+                                                run_result *checkpoint_r)
+{
+    loop_steps(x, s, cfg, o, r, end_ms, trace, checkpoint, checkpoint_r, false);
+}
+
 /* Steps from the context's time to end_ms. With checkpoint non-NULL, copies the context and the
  * partial result at o->checkpoint_ms. */
 static void loop_run(run_ctx *x, const scn_t *s, const pol_config *cfg, const run_opts *o,
@@ -599,9 +613,9 @@ static void loop_run(run_ctx *x, const scn_t *s, const pol_config *cfg, const ru
                      run_result *checkpoint_r)
 {
     if (x->L.full)
-        loop_steps(x, s, cfg, o, r, end_ms, trace, checkpoint, checkpoint_r, true);
+        loop_full(x, s, cfg, o, r, end_ms, trace, checkpoint, checkpoint_r);
     else
-        loop_steps(x, s, cfg, o, r, end_ms, trace, checkpoint, checkpoint_r, false);
+        loop_bare(x, s, cfg, o, r, end_ms, trace, checkpoint, checkpoint_r);
 }
 
 /* Final state hash: every cell and BMS state variable and the limits, in a fixed order. */
