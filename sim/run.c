@@ -19,6 +19,9 @@
 typedef struct {
     int64_t deliver_ms;
     rdg_reading r[SCN_MAX_PACKS];
+    /* r[k] holds a whole reading of pack k, whose fields that never change (its label, capacity,
+     * CVL, the alarms it does not have) are in place: a poll writes only the others. */
+    bool whole[SCN_MAX_PACKS];
 } snapshot;
 
 /* The loop's own state, kept in the context so a copy of the context is a complete checkpoint. */
@@ -165,21 +168,31 @@ static void apply_event(run_ctx *x, const scn_t *s, const scn_event *e)
     }
 }
 
-/* What the pack's BMS driver publishes now, with the scenario's faults applied. */
-static void make_reading(run_ctx *x, int k, int64_t now, rdg_reading *r)
+/* What the pack's BMS driver publishes now, with the scenario's faults applied, into r, whose
+ * constant fields (from the pack's parameters, which no event changes) are in place if *whole
+ * (which says so afterwards). */
+static void make_reading(run_ctx *x, int k, int64_t now, rdg_reading *r, bool *whole)
 {
     const pack_t *p = &x->pack[k];
     if (!p->connected || active(x->drop_until[k], now)) {
         rdg_clear(r);
         r->label = k + 1;
+        *whole = false;
         return;   /* not fresh: the core keeps the last reading until the pack goes stale */
     }
     /* Every field written once, directly (no rdg_clear first): this runs every poll for every
      * pack. The alarms the simulated BMS has are the two cell-voltage ones; the rest stay 0. */
+    if (!*whole) {
+        r->fresh = true;
+        r->label = k + 1;
+        r->installed_cap_ah = p->p.rep_cap_ah;
+        r->cvl_v = pack_cvl_v(p);
+        memset(r->alarm, 0, sizeof r->alarm);
+        r->alarm_present = RDG_BIT(RDG_AL_HIGH_CELL_VOLTAGE) | RDG_BIT(RDG_AL_LOW_CELL_VOLTAGE);
+        *whole = true;
+    }
     double meas = p->i_a * (1.0 + p->p.rep_gain) + p->p.rep_offset_a;
     double soc = pack_reported_soc(p);
-    r->fresh = true;
-    r->label = k + 1;
     r->soc_pct = soc;
     r->voltage_v = p->v_term;
     r->current_a = meas;
@@ -189,10 +202,8 @@ static void make_reading(run_ctx *x, int k, int64_t now, rdg_reading *r)
     r->max_cell_v = p->vmax;
     r->min_cell_id = p->imin + 1;
     r->max_cell_id = p->imax + 1;
-    r->installed_cap_ah = p->p.rep_cap_ah;
     r->remaining_cap_ah = soc / 100.0 * p->p.rep_cap_ah;
     r->consumed_ah = p->rep_consumed_ah;
-    r->cvl_v = pack_cvl_v(p);
     r->ccl_a = pack_ccl_a(p);
     r->dcl_a = pack_dcl_a(p);
     r->allow_charge = p->chg_fet;
@@ -202,10 +213,8 @@ static void make_reading(run_ctx *x, int k, int64_t now, rdg_reading *r)
                  RDG_BIT(RDG_INSTALLED_CAP) | RDG_BIT(RDG_REMAINING_CAP) | RDG_BIT(RDG_CONSUMED_AH) |
                  RDG_BIT(RDG_CVL) | RDG_BIT(RDG_CCL) | RDG_BIT(RDG_DCL) | RDG_BIT(RDG_ALLOW_CHARGE) |
                  RDG_BIT(RDG_ALLOW_DISCHARGE);
-    memset(r->alarm, 0, sizeof r->alarm);
     r->alarm[RDG_AL_HIGH_CELL_VOLTAGE] = p->ovp ? 2 : 0;
     r->alarm[RDG_AL_LOW_CELL_VOLTAGE] = p->uvp ? 2 : 0;
-    r->alarm_present = RDG_BIT(RDG_AL_HIGH_CELL_VOLTAGE) | RDG_BIT(RDG_AL_LOW_CELL_VOLTAGE);
     if (active(x->fault_until[k], now)) {
         if (active(x->spike_until[k], now))
             r->max_cell_v += x->spike_v[k];
@@ -494,7 +503,7 @@ static inline __attribute__((always_inline)) void loop_steps(run_ctx *x, const s
             snapshot *q = &x->q[(x->q_head + x->q_len) % QN];
             q->deliver_ms = t_end + s->latency_ms;
             for (int k = 0; k < n; k++)
-                make_reading(x, k, t_end, &q->r[k]);
+                make_reading(x, k, t_end, &q->r[k], &q->whole[k]);
             x->q_len++;
         }
         while (x->q_len > 0 && x->q[x->q_head].deliver_ms <= t_end) {
