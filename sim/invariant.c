@@ -51,6 +51,9 @@ void inv_init(inv_t *v, const scn_t *s, const pol_config *cfg)
         v->ovp_check_v[k] = INFINITY;
     }
     v->tol_frac = s->tol_pct / 100.0;
+    /* CCL above the bank rating or the config's nominal (each with 1e-9 A of rounding): one
+     * compare per tick against the lower bound (fmin passes over a NaN as the compares would). */
+    v->ccl_cap_a = fmin(s->rating_a + 1e-9, cfg->nominal_ccl_a + 1e-9);
     v->tiers_spread_pct = NAN;
     /* The envelope's amps per tier, rounded once rather than at every tick. */
     for (int t = 0; t < v->env.n_tiers && t < POL_MAX_TIERS; t++)
@@ -97,7 +100,7 @@ bool inv_ctrl(inv_t *v, int64_t now_ms, const pol_output *out)
     double ccl = out->ccl_a;
     if (!(ccl >= 0.0))
         return violate(v, now_ms, "ccl-valid", -1, -1, "CCL %g A is negative or NaN", ccl);
-    if (ccl > v->s->rating_a + 1e-9 || ccl > c->nominal_ccl_a + 1e-9)
+    if (ccl > v->ccl_cap_a)
         return violate(v, now_ms, "ccl-nominal", -1, -1,
                        "CCL %.2f A above the nominal (config %.1f A, bank rating %.1f A)", ccl,
                        c->nominal_ccl_a, v->s->rating_a);

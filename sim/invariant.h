@@ -30,6 +30,7 @@ typedef struct {
     int64_t over_dcl_since_ms[SCN_MAX_PACKS];
     int64_t grace_ms;
     double tol_frac;           /* tol_pct / 100, divided once */
+    double ccl_cap_a;          /* the highest CCL the nominal and the bank rating allow */
     double env_amps[POL_MAX_TIERS];  /* the envelope's CCL of each tier, in amps */
     double tiers_spread_pct;         /* the spread env_tier and cfg_tier were looked up for */
     int env_tier, cfg_tier;          /* its tier in the envelope's table and in the config's */

@@ -390,6 +390,26 @@ static void test_invariants_catch_bad_controller(void)
     CU_ASSERT_FALSE(inv_ctrl(&v, 1000, &out));
     CU_ASSERT_STRING_EQUAL(v.name, "ccl-nominal");
 
+    /* and more than the config's nominal, below the bank's rating (the bound is the lower) */
+    pol_config low = cfg;
+    low.nominal_ccl_a = 100.0;
+    inv_init(&v, &s, &low);
+    out.ccl_a = 100.0;
+    CU_ASSERT_TRUE(inv_ctrl(&v, 1000, &out));
+    out.ccl_a = 101.0;
+    CU_ASSERT_FALSE(inv_ctrl(&v, 3000, &out));
+    CU_ASSERT_STRING_EQUAL(v.name, "ccl-nominal");
+    /* and the other way round: a bank rated below the config's nominal */
+    static scn_t small_bank;
+    small_bank = s;
+    small_bank.rating_a = 120.0;
+    inv_init(&v, &small_bank, &cfg);
+    out.ccl_a = 120.0;
+    CU_ASSERT_TRUE(inv_ctrl(&v, 1000, &out));
+    out.ccl_a = 121.0;
+    CU_ASSERT_FALSE(inv_ctrl(&v, 3000, &out));
+    CU_ASSERT_STRING_EQUAL(v.name, "ccl-nominal");
+
     /* and in the loop: a config whose tiers barely fall must fail the run with ccl-tier */
     static scn_t wide;
     const char *wide_scn = "[scenario]\ndays = 0.2\n[pack.1]\nsoc_pct = 90\n[pack.2]\nsoc_pct = 60\n"
