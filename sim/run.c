@@ -447,38 +447,35 @@ static inline __attribute__((always_inline)) void loop_steps(run_ctx *x, const s
         }
         if (!solved)
             i_bank = bus_solve_current(&x->bus, i_target, x->i_k, &L->v_bus);
-        /* One pass over the step's pack currents: their sum for the invariant, and the part
-         * that charges for the run's throughput (what discharges is the difference). */
-        double sum_a = 0.0, chg_a = 0.0;
-        if (full) {
-            for (int k = 0; k < n; k++) {
-                double i = x->i_k[k];
-                sum_a += i;
-                chg_a += i > 0.0 ? i : 0.0;
-            }
-            L->ok = inv_sum(&x->inv, L->t, i_bank, &x->bus, x->i_k, sum_a);
-        }
-
         /* 4. Advance the packs. */
         int64_t t_end = L->t + s->step_ms;
         if (!full) {
             for (int k = 0; k < n; k++)
                 pack_advance(&x->pack[k], x->i_k[k], dt_s, t_end, ambient);
-        } else if (L->ok) {
+        } else {
             /* The checked step also keeps each pack's extreme cells for the trace window and the
              * run's highest cell (folded in at each trace row and at the end). Each pack is
              * judged as soon as it has stepped, against its own limits and the controller's
              * last view of it; after a violation the others still step (the final state is
-             * the step's), unjudged. */
+             * the step's), unjudged. The step's pack currents are summed on the way: for the
+             * bank's current sum, judged after the packs (a step's violations are taken in that
+             * order), and the part that charges for the run's throughput (what discharges is the
+             * difference). */
             const inv_judge j = inv_judge_for(&x->inv, i_bank);
+            double sum_a = 0.0, chg_a = 0.0;
             for (int k = 0; k < n; k++) {
                 pack_t *p = &x->pack[k];
-                p->q_bus_as += x->i_k[k] * dt_s;   /* the bus side's ledger, for the invariant */
-                int ledger_bad = pack_advance_checked(p, x->i_k[k], dt_s, t_end, ambient, x->inv.soc_max[k]);
+                const double i = x->i_k[k];
+                sum_a += i;
+                chg_a += i > 0.0 ? i : 0.0;
+                p->q_bus_as += i * dt_s;   /* the bus side's ledger, for the invariant */
+                int ledger_bad = pack_advance_checked(p, i, dt_s, t_end, ambient, x->inv.soc_max[k]);
                 if (L->ok)
                     L->ok = inv_pack_step(&x->inv, t_end, k, p, ledger_bad, true, NAN, NAN, i_bank,
                                           x->out.pack[k].state == POL_PACK_ONLINE ? j : INV_JUDGE_NONE);
             }
+            if (L->ok)
+                L->ok = inv_sum(&x->inv, L->t, i_bank, &x->bus, x->i_k, sum_a);
             L->charged_as += chg_a;
             L->discharged_as += chg_a - sum_a;
         }

@@ -430,6 +430,36 @@ static void test_invariants_catch_bad_controller(void)
     CU_ASSERT_EQUAL(run_scenario(&wide, &cfg, &o, &r), 0);
 }
 
+/* The bank's current sum: a bus solve whose pack currents do not add up to the bank current fails
+ * it, by more than rounding of the bus's own terms; the solve's own currents pass. */
+static void test_current_sum(void)
+{
+    static scn_t s;
+    char err[SCN_ERR_LEN];
+    CU_ASSERT_EQUAL_FATAL(scn_load_string(mini_scn, "mini", &s, err, sizeof err), 0);
+    pol_config cfg;
+    pol_config_default(&cfg);
+    inv_t v;
+    inv_init(&v, &s, &cfg);
+    bus_t b;
+    memset(&b, 0, sizeof b);
+    b.n = 3;
+    for (int k = 0; k < 3; k++) {
+        b.e_v[k] = 53.0 + 0.01 * k;
+        b.g_s[k] = 1.0 / 0.006;
+        b.can_chg[k] = b.can_dis[k] = b.connected[k] = true;
+    }
+    double i[3], vbus;
+    double bank = bus_solve_current(&b, 87.5, i, &vbus);
+    CU_ASSERT_TRUE(inv_sum(&v, 1000, bank, &b, i, i[0] + i[1] + i[2]));
+    CU_ASSERT_FALSE(v.violated);
+    /* a millampere lost between the packs: far above the rounding of 3 x 167 S x 53 V */
+    i[1] -= 1e-3;
+    CU_ASSERT_FALSE(inv_sum(&v, 2000, bank, &b, i, i[0] + i[1] + i[2]));
+    CU_ASSERT_STRING_EQUAL(v.name, "current-sum");
+    CU_ASSERT(strstr(v.msg, "bank 87.5") != NULL);
+}
+
 static void test_charge_conservation_catches_tampering(void)
 {
     static scn_t s;
@@ -807,6 +837,7 @@ int main(void)
     CU_add_test(s, "workers: results by index, a dying worker costs its row only", test_workers);
     CU_add_test(s, "run: same seed same hash, other seed other, checkpoint/restore same", test_determinism_hash);
     CU_add_test(s, "invariants catch a bad controller", test_invariants_catch_bad_controller);
+    CU_add_test(s, "invariants: the bank's current sum", test_current_sum);
     CU_add_test(s, "invariants: charge conservation", test_charge_conservation_catches_tampering);
     CU_add_test(s, "invariants: the checked step is the plain step, its verdict the scan's", test_checked_step_is_the_plain_step);
     CU_add_test(s, "pack: the vector extremes are the scan's", test_extremes_are_the_scan);
