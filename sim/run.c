@@ -37,7 +37,7 @@ typedef struct {
     int last_pct;
     double unserved_ws, unserved_w_win;
     double charged_as, discharged_as;   /* sums of the packs' step currents; times dt at the end */
-    int64_t win_steps;
+    int64_t win_start_ms;               /* the trace window's start: the last row's time */
     bool saw_ccl_below, saw_ccl_zero, saw_cable, saw_reach;
     double ccl_below_s, ccl_zero_s, cable_s, reach_s;
     double pv_w, load_w;
@@ -309,7 +309,7 @@ static void loop_init(run_ctx *x, const scn_t *s, const pol_config *cfg, const r
     L->last_pct = -1;
     L->unserved_ws = L->unserved_w_win = 0.0;
     L->charged_as = L->discharged_as = 0.0;
-    L->win_steps = 0;
+    L->win_start_ms = 0;
     L->saw_ccl_below = L->saw_ccl_zero = L->saw_cable = L->saw_reach = false;
     L->ccl_below_s = L->ccl_zero_s = L->cable_s = L->reach_s = -1;
     L->pv_w = L->load_w = 0.0;
@@ -496,12 +496,16 @@ static inline __attribute__((always_inline)) void loop_steps(run_ctx *x, const s
             continue;
 
         /* 5. Poll: snapshot the BMS readings; they reach the core after the latency. */
-        if (due(&L->next_poll_ms, t_end, s->poll_ms) && x->q_len < QN) {
-            snapshot *q = &x->q[(x->q_head + x->q_len) % QN];
-            q->deliver_ms = t_end + s->latency_ms;
-            for (int k = 0; k < n; k++)
-                make_reading(x, k, t_end, &q->r[k], &q->whole[k]);
-            x->q_len++;
+        if (due(&L->next_poll_ms, t_end, s->poll_ms)) {
+            if (x->q_len < QN) {
+                snapshot *q = &x->q[(x->q_head + x->q_len) % QN];
+                q->deliver_ms = t_end + s->latency_ms;
+                for (int k = 0; k < n; k++)
+                    make_reading(x, k, t_end, &q->r[k], &q->whole[k]);
+                x->q_len++;
+            }
+            if (o->progress)
+                progress(t_end, end_ms, &L->last_pct);   /* at the polls: often enough for a bar */
         }
         while (x->q_len > 0 && x->q[x->q_head].deliver_ms <= t_end) {
             snapshot *q = &x->q[x->q_head];
@@ -550,7 +554,6 @@ static inline __attribute__((always_inline)) void loop_steps(run_ctx *x, const s
             x->q_head = (x->q_head + 1) % QN;
             x->q_len--;
         }
-        L->win_steps++;
 
         /* 6. Decimated trace. */
         if (trace && due(&L->next_trace_ms, t_end, s->trace_ms)) {
@@ -572,7 +575,10 @@ static inline __attribute__((always_inline)) void loop_steps(run_ctx *x, const s
             b.soc_pct = x->out.soc_valid ? x->out.soc_pct : -1.0;
             b.red = x->out.red_alert;
             b.cable = x->out.alarm[RDG_AL_BMS_CABLE];
-            b.unserved_w = L->unserved_w_win / (double)(L->win_steps > 0 ? L->win_steps : 1);
+            /* The window's steps, from its times: every step runs to here (a violation ends the
+             * run before its row). */
+            int64_t win_steps = (t_end - L->win_start_ms) / s->step_ms;
+            b.unserved_w = L->unserved_w_win / (double)(win_steps > 0 ? win_steps : 1);
             double soc[SCN_MAX_PACKS];   /* each pack's true SOC, once, for its column and the spread */
             for (int k = 0; k < n; k++) {
                 const pack_t *p = &x->pack[k];
@@ -590,11 +596,11 @@ static inline __attribute__((always_inline)) void loop_steps(run_ctx *x, const s
             b.true_spread_pct = spread_of(x, soc, n);
             trc_row(trace, &b, tp, n);
             L->unserved_w_win = 0.0;
-            L->win_steps = 0;
+            L->win_start_ms = t_end;
         }
-        if (o->progress)
-            progress(t_end, end_ms, &L->last_pct);
     }
+    if (full && o->progress)
+        progress(L->t, end_ms, &L->last_pct);   /* where the run ended: its end, or its violation */
     fold_window(x, n, r);
 }
 
