@@ -344,12 +344,67 @@ static void record_cmd(run_cmds *c, int64_t t_ms, const run_loop *L)
 }
 
 /* Whether t_ms is a multiple of period_ms, for t_ms rising from call to call: the same answer
- * as t_ms % period_ms == 0 at the cost of a compare. */
+ * as t_ms % period_ms == 0 at the cost of a compare. *next_ms is the first multiple not yet
+ * passed (a step that does not land on one moves it on). */
 static bool due(int64_t *next_ms, int64_t t_ms, int64_t period_ms)
 {
+    if (t_ms < *next_ms)
+        return false;   /* the usual step: not yet */
     while (*next_ms < t_ms)
         *next_ms += period_ms;
-    return *next_ms == t_ms;
+    if (*next_ms != t_ms)
+        return false;
+    *next_ms += period_ms;
+    return true;
+}
+
+/* One row of the decimated trace at t_end, which also starts the next window. Out of line: a row
+ * is due once a trace interval, and the step's loop is smaller without it. */
+static __attribute__((noinline)) void trace_row(run_ctx *x, const scn_t *s, run_result *r, FILE *trace,
+                                                int64_t t_end, double i_bank)
+{
+    run_loop *L = &x->L;
+    const int n = s->n_packs;
+    trc_bank b;
+    trc_pack tp[SCN_MAX_PACKS];
+    b.t_h = (double)t_end / 3600000.0;
+    b.pv_w = L->pv_w;
+    b.load_w = L->load_w;
+    b.i_bank_a = i_bank;
+    b.v_bus_v = isfinite(L->v_bus) ? L->v_bus : 0.0;
+    b.ccl_a = L->ccl_cmd;
+    b.ccl_min_a = L->win_ccl_min < INFINITY ? L->win_ccl_min : L->ccl_cmd;
+    L->win_ccl_min = INFINITY;
+    b.dcl_a = L->dcl_cmd;
+    b.cvl_v = L->cvl_cmd;
+    b.tier = x->out.tier;
+    b.tier_ccl_a = x->out.tier_ccl_a;
+    b.spread_pct = x->out.spread_valid ? x->out.spread_pct : -1.0;
+    b.soc_pct = x->out.soc_valid ? x->out.soc_pct : -1.0;
+    b.red = x->out.red_alert;
+    b.cable = x->out.alarm[RDG_AL_BMS_CABLE];
+    /* The window's steps, from its times: every step runs to here (a violation ends the
+     * run before its row). */
+    int64_t win_steps = (t_end - L->win_start_ms) / s->step_ms;
+    b.unserved_w = L->unserved_w_win / (double)(win_steps > 0 ? win_steps : 1);
+    double soc[SCN_MAX_PACKS];   /* each pack's true SOC, once, for its column and the spread */
+    for (int k = 0; k < n; k++) {
+        const pack_t *p = &x->pack[k];
+        soc[k] = tp[k].soc_true_pct = pack_true_soc_pct(p);
+        tp[k].soc_rep_pct = pack_reported_soc(p);
+        tp[k].i_a = p->i_a;
+        tp[k].vmax_v = p->win_vmax;
+        tp[k].vmin_v = p->win_vmin;
+        tp[k].temp_c = p->temp_c;
+        tp[k].ccl_a = pack_ccl_a(p);
+        tp[k].chg_fet = p->chg_fet;
+        tp[k].online = x->out.pack[k].state == POL_PACK_ONLINE;
+    }
+    fold_window(x, n, r);
+    b.true_spread_pct = spread_of(x, soc, n);
+    trc_row(trace, &b, tp, n);
+    L->unserved_w_win = 0.0;
+    L->win_start_ms = t_end;
 }
 
 /* loop_run's steps, with full (L->full) a constant: inlined into a function for the full run
@@ -556,48 +611,8 @@ static inline __attribute__((always_inline)) void loop_steps(run_ctx *x, const s
         }
 
         /* 6. Decimated trace. */
-        if (trace && due(&L->next_trace_ms, t_end, s->trace_ms)) {
-            trc_bank b;
-            trc_pack tp[SCN_MAX_PACKS];
-            b.t_h = (double)t_end / 3600000.0;
-            b.pv_w = L->pv_w;
-            b.load_w = L->load_w;
-            b.i_bank_a = i_bank;
-            b.v_bus_v = isfinite(L->v_bus) ? L->v_bus : 0.0;
-            b.ccl_a = L->ccl_cmd;
-            b.ccl_min_a = L->win_ccl_min < INFINITY ? L->win_ccl_min : L->ccl_cmd;
-            L->win_ccl_min = INFINITY;
-            b.dcl_a = L->dcl_cmd;
-            b.cvl_v = L->cvl_cmd;
-            b.tier = x->out.tier;
-            b.tier_ccl_a = x->out.tier_ccl_a;
-            b.spread_pct = x->out.spread_valid ? x->out.spread_pct : -1.0;
-            b.soc_pct = x->out.soc_valid ? x->out.soc_pct : -1.0;
-            b.red = x->out.red_alert;
-            b.cable = x->out.alarm[RDG_AL_BMS_CABLE];
-            /* The window's steps, from its times: every step runs to here (a violation ends the
-             * run before its row). */
-            int64_t win_steps = (t_end - L->win_start_ms) / s->step_ms;
-            b.unserved_w = L->unserved_w_win / (double)(win_steps > 0 ? win_steps : 1);
-            double soc[SCN_MAX_PACKS];   /* each pack's true SOC, once, for its column and the spread */
-            for (int k = 0; k < n; k++) {
-                const pack_t *p = &x->pack[k];
-                soc[k] = tp[k].soc_true_pct = pack_true_soc_pct(p);
-                tp[k].soc_rep_pct = pack_reported_soc(p);
-                tp[k].i_a = p->i_a;
-                tp[k].vmax_v = p->win_vmax;
-                tp[k].vmin_v = p->win_vmin;
-                tp[k].temp_c = p->temp_c;
-                tp[k].ccl_a = pack_ccl_a(p);
-                tp[k].chg_fet = p->chg_fet;
-                tp[k].online = x->out.pack[k].state == POL_PACK_ONLINE;
-            }
-            fold_window(x, n, r);
-            b.true_spread_pct = spread_of(x, soc, n);
-            trc_row(trace, &b, tp, n);
-            L->unserved_w_win = 0.0;
-            L->win_start_ms = t_end;
-        }
+        if (trace && due(&L->next_trace_ms, t_end, s->trace_ms))
+            trace_row(x, s, r, trace, t_end, i_bank);
     }
     if (full && o->progress)
         progress(L->t, end_ms, &L->last_pct);   /* where the run ended: its end, or its violation */
