@@ -414,12 +414,12 @@ static __attribute__((noinline)) void trace_row(run_ctx *x, const scn_t *s, run_
  * violation the others still step (the final state is the step's), unjudged. The step's pack
  * currents are summed on the way into *sum_a: for the bank's current sum, judged after the packs
  * (a step's violations are taken in that order); and the part that charges into *chg_a, for the
- * run's throughput (what discharges is the difference). */
-static inline __attribute__((always_inline)) void step_checked(run_ctx *x, int n, double dt_s, int64_t t_end,
+ * run's throughput (what discharges is the difference). Returns false on a violation. */
+static inline __attribute__((always_inline)) bool step_checked(run_ctx *x, int n, double dt_s, int64_t t_end,
                                                                double ambient, double i_bank, inv_judge j,
                                                                double *sum_a, double *chg_a)
 {
-    run_loop *L = &x->L;
+    bool ok = true;
     double sum = 0.0, chg = 0.0;
     for (int k = 0; k < n; k++) {
         pack_t *p = &x->pack[k];
@@ -428,12 +428,13 @@ static inline __attribute__((always_inline)) void step_checked(run_ctx *x, int n
         chg += i > 0.0 ? i : 0.0;
         p->q_bus_as += i * dt_s;   /* the bus side's ledger, for the invariant */
         int ledger_bad = pack_advance_checked(p, i, dt_s, t_end, ambient, x->inv.soc_max[k]);
-        if (L->ok)
-            L->ok = inv_pack_step(&x->inv, t_end, k, p, ledger_bad, true, NAN, NAN, i_bank,
-                                  x->out.pack[k].state == POL_PACK_ONLINE ? j : INV_JUDGE_NONE);
+        if (ok)
+            ok = inv_pack_step(&x->inv, t_end, k, p, ledger_bad, true, NAN, NAN, i_bank,
+                               x->out.pack[k].state == POL_PACK_ONLINE ? j : INV_JUDGE_NONE);
     }
     *sum_a = sum;
     *chg_a = chg;
+    return ok;
 }
 
 /* loop_run's steps, with full (L->full) a constant: inlined into a function for the full run
@@ -542,11 +543,11 @@ static inline __attribute__((always_inline)) void loop_steps(run_ctx *x, const s
             const inv_judge j = inv_judge_for(&x->inv, i_bank);
             double sum_a = 0.0, chg_a = 0.0;
             if (j == INV_JUDGE_CCL)
-                step_checked(x, n, dt_s, t_end, ambient, i_bank, INV_JUDGE_CCL, &sum_a, &chg_a);
+                L->ok = step_checked(x, n, dt_s, t_end, ambient, i_bank, INV_JUDGE_CCL, &sum_a, &chg_a);
             else if (j == INV_JUDGE_DCL)
-                step_checked(x, n, dt_s, t_end, ambient, i_bank, INV_JUDGE_DCL, &sum_a, &chg_a);
+                L->ok = step_checked(x, n, dt_s, t_end, ambient, i_bank, INV_JUDGE_DCL, &sum_a, &chg_a);
             else
-                step_checked(x, n, dt_s, t_end, ambient, i_bank, j, &sum_a, &chg_a);
+                L->ok = step_checked(x, n, dt_s, t_end, ambient, i_bank, j, &sum_a, &chg_a);
             if (L->ok)
                 L->ok = inv_sum(&x->inv, L->t, i_bank, &x->bus, x->i_k, sum_a);
             L->charged_as += chg_a;
