@@ -18,7 +18,7 @@ void trc_header(FILE *f, int n)
 
 /* A row is about 60 fields; fprintf's exact binary-to-decimal conversion cost more per row than
  * a minute of physics. The same conversion, exactly: x = m 2^-sh with m < 2^53 an integer, so
- * x 10^dec = m 10^dec 2^-sh, whose integer part and remainder come from a 70-bit product, and
+ * x 10^dec = m 10^dec 2^-sh, whose integer part q and remainder come from a 70-bit product, and
  * the remainder rounds half to even as glibc's printf does in the default rounding mode.
  * Anything outside the easy range (not finite, |x| >= 1e12) goes to sprintf. */
 static const uint64_t pow10_u64[] = {1, 10, 100, 1000, 10000, 100000};
@@ -26,62 +26,50 @@ static const char digit_pairs[] = "000102030405060708091011121314151617181920212
                                   "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
                                   "8081828384858687888990919293949596979899";
 
-char *trc_fixed(char *out, double x, int dec)
+/* trc_fixed for |x| < 1e12 and dec 0 to 5. Inline: trc_row's calls have dec constant. */
+static inline char *fixed_fast(char *out, double x, int dec)
 {
-    if (!(fabs(x) < 1e12) || dec < 0 || dec > 5)
-        return out + sprintf(out, "%.*f", dec, x);
     if (signbit(x))
         *out++ = '-';
     /* |x| = m 2^-sh straight from the bits (what frexp and ldexp would give, without the calls):
-     * a normal number is (2^52 + fraction) 2^(exponent - 1075), a subnormal fraction 2^-1074. */
+     * a normal number is (2^52 + fraction) 2^(exponent - 1075). Below 2^-18 (exponent field
+     * 1005), zero and subnormals included, x 10^5 < 0.39 rounds to 0 whatever dec is. */
     uint64_t bits;
     memcpy(&bits, &x, sizeof bits);
     int be = (int)((bits >> 52) & 0x7ffu);
-    uint64_t m = bits & ((UINT64_C(1) << 52) - 1u);
-    if (be != 0)
-        m |= UINT64_C(1) << 52;
-    int sh = 1075 - (be != 0 ? be : 1);           /* sh >= 13 here */
-    uint64_t p = pow10_u64[dec];
-    /* P = m p as hi:lo (m < 2^53, p < 2^17) */
-    uint64_t a = (m >> 32) * p, b = (m & 0xffffffffu) * p;
-    uint64_t lo = (a << 32) + b;
-    uint64_t hi = (a >> 32) + (lo < b);
-    uint64_t q;
-    int round_bit, sticky;
-    if (sh >= 128) {
-        q = 0;
-        round_bit = 0;
-        sticky = 0;
-    } else {
-        int rb = sh - 1;
-        if (sh >= 64)
-            q = sh == 64 ? hi : hi >> (sh - 64);
-        else
-            q = (lo >> sh) | (hi << (64 - sh));
-        round_bit = rb >= 64 ? (int)((hi >> (rb - 64)) & 1u) : (int)((lo >> rb) & 1u);
-        if (rb == 0)
-            sticky = 0;
-        else if (rb < 64)
-            sticky = (lo & ((UINT64_C(1) << rb) - 1u)) != 0;
-        else
-            sticky = lo != 0 || (rb > 64 && (hi & ((UINT64_C(1) << (rb - 64)) - 1u)) != 0);
+    uint64_t q = 0;
+    if (be >= 1005) {
+        uint64_t m = (bits & ((UINT64_C(1) << 52) - 1u)) | UINT64_C(1) << 52;
+        /* P = m 10^dec < 2^53 2^17 = 2^70 is a 2^32 + b. P >> 7 = a 2^25 + (b >> 7) fits in 64
+         * bits; the 7 bits it drops lie below the rounding bit (bit sh - 1 >= 12), where all
+         * that matters is whether any is set: OR-ed into bit 0 ("sticky"), they round the same. */
+        uint64_t p = pow10_u64[dec];
+        uint64_t a = (m >> 32) * p, b = (m & 0xffffffffu) * p;
+        uint64_t r = ((a << 25) + (b >> 7)) | ((b & 0x7fu) != 0);
+        int s = 1068 - be;                        /* sh - 7: 6 (|x| < 1e12 < 2^40) to 63 */
+        q = r >> s;
+        /* The remainder left-aligned, so a half is 2^63 (its bit 0 is clear: s <= 63). Up if
+         * above the half, or on it with q odd (half to even): (rem | (q & 1)) > 2^63. */
+        uint64_t rem = r << (64 - s);
+        q += (rem | (q & 1u)) > UINT64_C(1) << 63;
     }
-    if (round_bit && (sticky || (q & 1u)))
-        q++;
-    /* A division by a constant is a multiply: one case per number of decimals. */
-    uint64_t ip, fp;
+    /* A division by a constant is a multiply: one case per number of decimals (dec is a
+     * constant where this is inlined). The fraction fits 32 bits, whose divisions cost less. */
+    uint64_t ip;
+    uint32_t fp;
     switch (dec) {
     case 0: ip = q; fp = 0; break;
-    case 1: ip = q / 10u; fp = q % 10u; break;
-    case 2: ip = q / 100u; fp = q % 100u; break;
-    case 3: ip = q / 1000u; fp = q % 1000u; break;
-    case 4: ip = q / 10000u; fp = q % 10000u; break;
-    default: ip = q / 100000u; fp = q % 100000u; break;
+    case 1: ip = q / 10u; fp = (uint32_t)(q % 10u); break;
+    case 2: ip = q / 100u; fp = (uint32_t)(q % 100u); break;
+    case 3: ip = q / 1000u; fp = (uint32_t)(q % 1000u); break;
+    case 4: ip = q / 10000u; fp = (uint32_t)(q % 10000u); break;
+    default: ip = q / 100000u; fp = (uint32_t)(q % 100000u); break;
     }
     /* Digits two at a time from a table of pairs: half the divisions of one at a time. They
      * end at tmp[16] and are copied as a fixed 16 bytes (ip <= 10^12: at most 13 digits), which
-     * the compiler inlines where a copy of the exact length would be a call to memcpy. */
-    char tmp[32] = {0};
+     * the compiler inlines where a copy of the exact length would be a call to memcpy; the bytes
+     * past tmp[16] are never written (no need to clear them): they land past the end returned. */
+    char tmp[32];
     int n = 16;
     while (ip >= 100u) {
         unsigned d2 = (unsigned)(ip % 100u);
@@ -109,6 +97,13 @@ char *trc_fixed(char *out, double x, int dec)
         out += dec;
     }
     return out;
+}
+
+char *trc_fixed(char *out, double x, int dec)
+{
+    if (!(fabs(x) < 1e12) || dec < 0 || dec > 5)
+        return out + sprintf(out, "%.*f", dec, x);
+    return fixed_fast(out, x, dec);
 }
 
 static char *put_int(char *out, int v)
