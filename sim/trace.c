@@ -127,11 +127,18 @@ static char *put_sep_small(char *out, int v)
     return put_int(out, v);
 }
 
+/* The most one field can take in trc_row's buffer, its terminator included: ',' and the
+ * fallback's sprintf of -DBL_MAX with 5 decimals (316 characters) and its '\0'; trc_fixed's fast
+ * path (at most 20 characters and 16 scribbled past them) and the integers need less. */
+enum { TRC_FIELD_MAX = 320, TRC_ROW_BUF = 8192 };
+_Static_assert(17 * TRC_FIELD_MAX + 1 <= TRC_ROW_BUF, "the bank's fields and a newline fit");
+
 void trc_row(FILE *f, const trc_bank *b, const trc_pack *p, int n)
 {
-    /* A field takes at most ~330 bytes (the fallback prints up to 309 integer digits): the
-     * bank part (17 fields) fits, and the packs are written one at a time. */
-    char buf[8192];
+    /* One fwrite per row (each costs about as much as formatting a number): the bank's 17
+     * fields always fit, and the buffer is flushed before a pack only if that pack's 9 fields
+     * and the newline might not, which real rows (about 60 bytes a pack) never come near. */
+    char buf[TRC_ROW_BUF];
     char *o = trc_fixed(buf, b->t_h, 5);
     o = put_sep_fixed(o, b->pv_w, 0);
     o = put_sep_fixed(o, b->load_w, 0);
@@ -149,9 +156,12 @@ void trc_row(FILE *f, const trc_bank *b, const trc_pack *p, int n)
     o = put_sep_small(o, b->red);
     o = put_sep_small(o, b->cable);
     o = put_sep_fixed(o, b->unserved_w, 0);
-    fwrite(buf, 1, (size_t)(o - buf), f);
     for (int k = 0; k < n; k++) {
-        o = put_sep_fixed(buf, p[k].soc_true_pct, 3);
+        if ((size_t)(buf + sizeof buf - o) < 9 * TRC_FIELD_MAX + 1) {
+            fwrite(buf, 1, (size_t)(o - buf), f);
+            o = buf;
+        }
+        o = put_sep_fixed(o, p[k].soc_true_pct, 3);
         o = put_sep_fixed(o, p[k].soc_rep_pct, 2);
         o = put_sep_fixed(o, p[k].i_a, 3);
         o = put_sep_fixed(o, p[k].vmax_v, 4);
@@ -160,7 +170,7 @@ void trc_row(FILE *f, const trc_bank *b, const trc_pack *p, int n)
         o = put_sep_fixed(o, p[k].ccl_a, 2);
         o = put_sep_small(o, p[k].chg_fet);
         o = put_sep_small(o, p[k].online);
-        fwrite(buf, 1, (size_t)(o - buf), f);
     }
-    fputc('\n', f);
+    *o++ = '\n';
+    fwrite(buf, 1, (size_t)(o - buf), f);
 }
