@@ -65,26 +65,35 @@ static inline char *fixed_fast(char *out, double x, int dec)
     case 4: ip = q / 10000u; fp = (uint32_t)(q % 10000u); break;
     default: ip = q / 100000u; fp = (uint32_t)(q % 100000u); break;
     }
-    /* Digits two at a time from a table of pairs: half the divisions of one at a time. They
-     * end at tmp[16] and are copied as a fixed 16 bytes (ip <= 10^12: at most 13 digits), which
-     * the compiler inlines where a copy of the exact length would be a call to memcpy; the bytes
-     * past tmp[16] are never written (no need to clear them): they land past the end returned. */
-    char tmp[32];
-    int n = 16;
-    while (ip >= 100u) {
-        unsigned d2 = (unsigned)(ip % 100u);
-        ip /= 100u;
-        n -= 2;
-        memcpy(tmp + n, digit_pairs + 2 * d2, 2);
-    }
-    if (ip >= 10u) {
-        n -= 2;
-        memcpy(tmp + n, digit_pairs + 2 * ip, 2);
+    /* The integer part of most fields has one or two digits: written straight out. Longer ones
+     * go two at a time from a table of pairs (half the divisions of one at a time) backwards into
+     * tmp, ending at tmp[16], and are copied as a fixed 16 bytes (ip <= 10^12: at most 13 digits),
+     * which the compiler inlines where a copy of the exact length would be a call to memcpy; the
+     * bytes past tmp[16] are never written (no need to clear them): they land past the end
+     * returned. */
+    if (ip < 10u) {
+        *out++ = (char)('0' + (int)ip);
+    } else if (ip < 100u) {
+        memcpy(out, digit_pairs + 2 * ip, 2);
+        out += 2;
     } else {
-        tmp[--n] = (char)('0' + (int)ip);
+        char tmp[32];
+        int n = 16;
+        while (ip >= 100u) {
+            unsigned d2 = (unsigned)(ip % 100u);
+            ip /= 100u;
+            n -= 2;
+            memcpy(tmp + n, digit_pairs + 2 * d2, 2);
+        }
+        if (ip >= 10u) {
+            n -= 2;
+            memcpy(tmp + n, digit_pairs + 2 * ip, 2);
+        } else {
+            tmp[--n] = (char)('0' + (int)ip);
+        }
+        memcpy(out, tmp + n, 16);
+        out += 16 - n;
     }
-    memcpy(out, tmp + n, 16);
-    out += 16 - n;
     if (dec > 0) {
         *out++ = '.';
         int i = dec;
