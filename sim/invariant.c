@@ -51,6 +51,7 @@ void inv_init(inv_t *v, const scn_t *s, const pol_config *cfg)
         v->ovp_check_v[k] = INFINITY;
     }
     v->tol_frac = s->tol_pct / 100.0;
+    v->tol_a = s->tol_a;
     /* CCL above the bank rating or the config's nominal (each with 1e-9 A of rounding): one
      * compare per tick against the lower bound (fmin passes over a NaN as the compares would). */
     v->ccl_cap_a = fmin(s->rating_a + 1e-9, cfg->nominal_ccl_a + 1e-9);

@@ -30,6 +30,7 @@ typedef struct {
     int64_t over_dcl_since_ms[SCN_MAX_PACKS];
     int64_t grace_ms;
     double tol_frac;           /* tol_pct / 100, divided once */
+    double tol_a;              /* the scenario's tol_a, in reach without a look through s */
     double ccl_cap_a;          /* the highest CCL the nominal and the bank rating allow */
     double env_amps[POL_MAX_TIERS];  /* the envelope's CCL of each tier, in amps */
     double tiers_spread_pct;         /* the spread env_tier and cfg_tier were looked up for */
@@ -150,7 +151,7 @@ static inline __attribute__((always_inline)) bool inv_pack_step(inv_t *v, int64_
         since = &v->over_dcl_since_ms[k];
     }
     double pct = v->tol_frac * limit_a;
-    double tol = pct > v->s->tol_a ? pct : v->s->tol_a;
+    double tol = pct > v->tol_a ? pct : v->tol_a;
     if (judged_a > limit_a + tol) {
         if (*since < 0)
             *since = now_ms;

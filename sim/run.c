@@ -62,6 +62,7 @@ typedef struct {
     int64_t missing_until[SCN_MAX_PACKS];
     int64_t fault_until[SCN_MAX_PACKS];   /* the latest of the four reading-fault windows above */
     int64_t reconnect_at[SCN_MAX_PACKS];
+    int64_t plain_from_ms;                /* see update_plain_from */
     int64_t step_until;
     double step_a;
     double ambient_offset_c;
@@ -92,6 +93,23 @@ static bool active(int64_t until, int64_t now)
 static int64_t end_of(int64_t t, int64_t dur)
 {
     return dur < 0 ? INT64_MAX : t + dur;
+}
+
+/* The time from which every pack is connected and without a dropout or a reading fault, so that
+ * a poll writes plain readings (INT64_MAX while a pack is disconnected): after the events and
+ * reconnections that change it. */
+static void update_plain_from(run_ctx *x, int n)
+{
+    int64_t from = 0;
+    for (int k = 0; k < n; k++) {
+        if (!x->pack[k].connected)
+            from = INT64_MAX;
+        if (x->drop_until[k] > from)
+            from = x->drop_until[k];
+        if (x->fault_until[k] > from)
+            from = x->fault_until[k];
+    }
+    x->plain_from_ms = from;
 }
 
 /* A reading-fault window of pack k ends at until: fault_until stays the latest of them. */
@@ -168,18 +186,11 @@ static void apply_event(run_ctx *x, const scn_t *s, const scn_event *e)
     }
 }
 
-/* What the pack's BMS driver publishes now, with the scenario's faults applied, into r, whose
- * constant fields (from the pack's parameters, which no event changes) are in place if *whole
- * (which says so afterwards). */
-static void make_reading(run_ctx *x, int k, int64_t now, rdg_reading *r, bool *whole)
+/* What pack k's BMS driver publishes now, without the scenario's faults, into r, whose constant
+ * fields (from the pack's parameters, which no event changes) are in place if *whole (which says
+ * so afterwards). */
+static inline __attribute__((always_inline)) void plain_reading(const pack_t *p, int k, rdg_reading *r, bool *whole)
 {
-    const pack_t *p = &x->pack[k];
-    if (!p->connected || active(x->drop_until[k], now)) {
-        rdg_clear(r);
-        r->label = k + 1;
-        *whole = false;
-        return;   /* not fresh: the core keeps the last reading until the pack goes stale */
-    }
     /* Every field written once, directly (no rdg_clear first): this runs every poll for every
      * pack. The alarms the simulated BMS has are the two cell-voltage ones; the rest stay 0. */
     if (!*whole) {
@@ -215,6 +226,19 @@ static void make_reading(run_ctx *x, int k, int64_t now, rdg_reading *r, bool *w
                  RDG_BIT(RDG_ALLOW_DISCHARGE);
     r->alarm[RDG_AL_HIGH_CELL_VOLTAGE] = p->ovp ? 2 : 0;
     r->alarm[RDG_AL_LOW_CELL_VOLTAGE] = p->uvp ? 2 : 0;
+}
+
+/* plain_reading with the scenario's dropouts and reading faults applied. */
+static void make_reading(run_ctx *x, int k, int64_t now, rdg_reading *r, bool *whole)
+{
+    const pack_t *p = &x->pack[k];
+    if (!p->connected || active(x->drop_until[k], now)) {
+        rdg_clear(r);
+        r->label = k + 1;
+        *whole = false;
+        return;   /* not fresh: the core keeps the last reading until the pack goes stale */
+    }
+    plain_reading(p, k, r, whole);
     if (active(x->fault_until[k], now)) {
         if (active(x->spike_until[k], now))
             r->max_cell_v += x->spike_v[k];
@@ -458,13 +482,19 @@ static inline __attribute__((always_inline)) void loop_steps(run_ctx *x, const s
             }
         }
         /* 1. Events due now, and reconnections. */
-        while (L->world && L->ev_next < s->n_events && s->ev[L->ev_next].t_ms <= L->t)
+        bool events = false;
+        while (L->world && L->ev_next < s->n_events && s->ev[L->ev_next].t_ms <= L->t) {
             apply_event(x, s, &s->ev[L->ev_next++]);
+            events = true;
+        }
         for (int k = 0; k < n; k++)
             if (x->reconnect_at[k] >= 0 && L->t >= x->reconnect_at[k]) {
                 x->pack[k].connected = true;
                 x->reconnect_at[k] = -1;
+                events = true;
             }
+        if (full && events)
+            update_plain_from(x, n);
 
         /* 2. Ambient and each pack's linearisation. */
         /* Ambient moves slowly: once a minute is plenty and keeps sin() out of the step cost. */
@@ -574,8 +604,12 @@ static inline __attribute__((always_inline)) void loop_steps(run_ctx *x, const s
             if (x->q_len < QN) {
                 snapshot *q = &x->q[(x->q_head + x->q_len) % QN];
                 q->deliver_ms = t_end + s->latency_ms;
-                for (int k = 0; k < n; k++)
-                    make_reading(x, k, t_end, &q->r[k], &q->whole[k]);
+                if (t_end >= x->plain_from_ms)
+                    for (int k = 0; k < n; k++)
+                        plain_reading(&x->pack[k], k, &q->r[k], &q->whole[k]);
+                else
+                    for (int k = 0; k < n; k++)
+                        make_reading(x, k, t_end, &q->r[k], &q->whole[k]);
                 x->q_len++;
             }
             if (o->progress)
@@ -714,6 +748,7 @@ int run_scenario(const scn_t *s, const pol_config *cfg, const run_opts *o, run_r
         x->missing_until[k] = x->reconnect_at[k] = x->fault_until[k] = -1;
     }
     x->step_until = -1;
+    update_plain_from(x, n);
     x->bus.n = n;
     pol_init(&x->ctrl);
     inv_init(&x->inv, s, cfg);
