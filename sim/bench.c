@@ -154,8 +154,8 @@ int bench_main(double days, int year, const char *only)
     double tc = time_core(&c.pol, rf.steps * s.step_ms / s.poll_ms, s.n_packs);
     printf("of which the core alone (pol_step every %lld ms):          %6.2f s  %5.2f us/tick\n",
            (long long)s.poll_ms, tc, tc * 1e6 / (double)(rf.steps * s.step_ms / s.poll_ms));
-    printf("ratio full / bare physics (time):                       %12.2f   (target 1.5)\n", tf / tb);
-    printf("ratio full / packs + bus alone (time):                  %12.2f\n", tf / tp);
+    printf("ratio full / bare physics (time):                       %12.3f   (target 1.5)\n", tf / tb);
+    printf("ratio full / packs + bus alone (time):                  %12.3f\n", tf / tp);
     if (rf.status != 0)
         printf("note: the benchmark run itself failed: %s\n", rf.message);
     if (year) {

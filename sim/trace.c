@@ -26,8 +26,9 @@ static const char digit_pairs[] = "000102030405060708091011121314151617181920212
                                   "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
                                   "8081828384858687888990919293949596979899";
 
-/* trc_fixed for |x| < 1e12 and dec 0 to 5. Inline: trc_row's calls have dec constant. */
-static inline char *fixed_fast(char *out, double x, int dec)
+/* trc_fixed for |x| < 1e12 and dec 0 to 5, inlined with dec a constant into one function for
+ * each (fixed_dec below). */
+static inline __attribute__((always_inline)) char *fixed_fast(char *out, double x, int dec)
 {
     if (signbit(x))
         *out++ = '-';
@@ -108,11 +109,33 @@ static inline char *fixed_fast(char *out, double x, int dec)
     return out;
 }
 
+/* fixed_fast with dec a constant, out of line: a trace row runs once a trace interval, so its
+ * code comes in from beyond the first-level cache each time; a copy of the conversion at each
+ * of its ~40 fields made the row 11 KB, and measurably slower than the calls. */
+#define FIXED_DEC(d)                                                                           \
+    static __attribute__((noinline)) char *fixed_dec##d(char *out, double x)                   \
+    {                                                                                          \
+        return fixed_fast(out, x, d);                                                          \
+    }
+FIXED_DEC(0)
+FIXED_DEC(1)
+FIXED_DEC(2)
+FIXED_DEC(3)
+FIXED_DEC(4)
+FIXED_DEC(5)
+
 char *trc_fixed(char *out, double x, int dec)
 {
     if (!(fabs(x) < 1e12) || dec < 0 || dec > 5)
         return out + sprintf(out, "%.*f", dec, x);
-    return fixed_fast(out, x, dec);
+    switch (dec) {
+    case 0: return fixed_dec0(out, x);
+    case 1: return fixed_dec1(out, x);
+    case 2: return fixed_dec2(out, x);
+    case 3: return fixed_dec3(out, x);
+    case 4: return fixed_dec4(out, x);
+    default: return fixed_dec5(out, x);
+    }
 }
 
 static char *put_int(char *out, int v)
