@@ -352,6 +352,20 @@ static void test_determinism_hash(void)
     CU_ASSERT_EQUAL(r4.steps, r1.steps);
 }
 
+/* inv_ctrl passes a CCL of bound_a and fails one an ampere above it with ccl-nominal. */
+static void check_ccl_bound(const scn_t *s, const pol_config *cfg, double bound_a)
+{
+    inv_t v;
+    static pol_output out;
+    memset(&out, 0, sizeof out);
+    inv_init(&v, s, cfg);
+    out.ccl_a = bound_a;
+    CU_ASSERT_TRUE(inv_ctrl(&v, 1000, &out));
+    out.ccl_a = bound_a + 1.0;
+    CU_ASSERT_FALSE(inv_ctrl(&v, 3000, &out));
+    CU_ASSERT_STRING_EQUAL(v.name, "ccl-nominal");
+}
+
 static void test_invariants_catch_bad_controller(void)
 {
     static scn_t s;
@@ -393,22 +407,12 @@ static void test_invariants_catch_bad_controller(void)
     /* and more than the config's nominal, below the bank's rating (the bound is the lower) */
     pol_config low = cfg;
     low.nominal_ccl_a = 100.0;
-    inv_init(&v, &s, &low);
-    out.ccl_a = 100.0;
-    CU_ASSERT_TRUE(inv_ctrl(&v, 1000, &out));
-    out.ccl_a = 101.0;
-    CU_ASSERT_FALSE(inv_ctrl(&v, 3000, &out));
-    CU_ASSERT_STRING_EQUAL(v.name, "ccl-nominal");
+    check_ccl_bound(&s, &low, 100.0);
     /* and the other way round: a bank rated below the config's nominal */
     static scn_t small_bank;
     small_bank = s;
     small_bank.rating_a = 120.0;
-    inv_init(&v, &small_bank, &cfg);
-    out.ccl_a = 120.0;
-    CU_ASSERT_TRUE(inv_ctrl(&v, 1000, &out));
-    out.ccl_a = 121.0;
-    CU_ASSERT_FALSE(inv_ctrl(&v, 3000, &out));
-    CU_ASSERT_STRING_EQUAL(v.name, "ccl-nominal");
+    check_ccl_bound(&small_bank, &cfg, 120.0);
 
     /* and in the loop: a config whose tiers barely fall must fail the run with ccl-tier */
     static scn_t wide;
