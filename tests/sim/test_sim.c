@@ -352,6 +352,14 @@ static void test_determinism_hash(void)
     CU_ASSERT_EQUAL(r4.steps, r1.steps);
 }
 
+/* The mini scenario and the default config, which the invariant tests start from. */
+static void load_mini(scn_t *s, pol_config *cfg)
+{
+    char err[SCN_ERR_LEN];
+    CU_ASSERT_EQUAL_FATAL(scn_load_string(mini_scn, "mini", s, err, sizeof err), 0);
+    pol_config_default(cfg);
+}
+
 /* inv_ctrl passes a CCL of bound_a and fails one an ampere above it with ccl-nominal. */
 static void check_ccl_bound(const scn_t *s, const pol_config *cfg, double bound_a)
 {
@@ -370,9 +378,8 @@ static void test_invariants_catch_bad_controller(void)
 {
     static scn_t s;
     char err[SCN_ERR_LEN];
-    CU_ASSERT_EQUAL_FATAL(scn_load_string(mini_scn, "mini", &s, err, sizeof err), 0);
     pol_config cfg;
-    pol_config_default(&cfg);
+    load_mini(&s, &cfg);
     inv_t v;
     static pol_output out;
     memset(&out, 0, sizeof out);
@@ -439,10 +446,8 @@ static void test_invariants_catch_bad_controller(void)
 static void test_current_sum(void)
 {
     static scn_t s;
-    char err[SCN_ERR_LEN];
-    CU_ASSERT_EQUAL_FATAL(scn_load_string(mini_scn, "mini", &s, err, sizeof err), 0);
     pol_config cfg;
-    pol_config_default(&cfg);
+    load_mini(&s, &cfg);
     inv_t v;
     inv_init(&v, &s, &cfg);
     bus_t b;
@@ -467,10 +472,8 @@ static void test_current_sum(void)
 static void test_charge_conservation_catches_tampering(void)
 {
     static scn_t s;
-    char err[SCN_ERR_LEN];
-    CU_ASSERT_EQUAL_FATAL(scn_load_string(mini_scn, "mini", &s, err, sizeof err), 0);
     pol_config cfg;
-    pol_config_default(&cfg);
+    load_mini(&s, &cfg);
     inv_t v;
     pack_t k;
     bare_pack(&k, 16, 0.5, 280.0, 0.22e-3, 0.25e-3, 5e-3, 1.0);
@@ -536,10 +539,8 @@ static void test_extremes_are_the_scan(void)
 static void test_checked_step_is_the_plain_step(void)
 {
     static scn_t s;
-    char err[SCN_ERR_LEN];
-    CU_ASSERT_EQUAL_FATAL(scn_load_string(mini_scn, "mini", &s, err, sizeof err), 0);
     pol_config cfg;
-    pol_config_default(&cfg);
+    load_mini(&s, &cfg);
     inv_t v;
     inv_init(&v, &s, &cfg);
     for (int variant = 0; variant < 4; variant++) {
@@ -606,10 +607,8 @@ static void test_pack_limit_grace(void)
     /* Over its own CCL beyond the tolerance: tolerated for the grace, then a violation; a pack
      * discharging into the others while the bank charges is not the controller's doing. */
     static scn_t s;
-    char err[SCN_ERR_LEN];
-    CU_ASSERT_EQUAL_FATAL(scn_load_string(mini_scn, "mini", &s, err, sizeof err), 0);
     pol_config cfg;
-    pol_config_default(&cfg);
+    load_mini(&s, &cfg);
     inv_t v;
     pack_t k;
     bare_pack(&k, 16, 0.5, 280.0, 0.22e-3, 0.25e-3, 5e-3, 1.0);
